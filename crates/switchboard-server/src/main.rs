@@ -1,0 +1,143 @@
+//! The `switchboard` binary: serves the hub with the demo app, and manages accounts.
+//!
+//! # Layout
+//!
+//! - `main.rs`: the command line (serve by default; `user` subcommands) and start-up.
+//! - [`settings`]: turning flags, environment variables and the TOML file into a [`switchboard::Config`].
+//! - [`demo`]: the demo chat app: seed 000's walkers and the page at `/`.
+
+mod demo;
+mod settings;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard::Switchboard;
+
+/// Real-time messaging server: WebSockets, walkers, accounts.
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version)]
+struct Cli {
+    /// Address to listen on (default 127.0.0.1:8000).
+    #[arg(long, env = "SWITCHBOARD_LISTEN", global = true)]
+    listen: Option<std::net::SocketAddr>,
+    /// Directory for the account database and token secret (default ./switchboard-data).
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// TOML config file; see config/switchboard.example.toml for every key and default.
+    #[arg(long, env = "SWITCHBOARD_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve (the default when no subcommand is given).
+    Serve,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create an account, optionally with roles.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The password; prefer SWITCHBOARD_PASSWORD to keep it out of shell history.
+        #[arg(long, env = "SWITCHBOARD_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// A role to grant, e.g. `admin`; repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Grant a role to an existing account.
+    Grant {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Revoke every token issued so far to an account.
+    Revoke {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = settings::load(cli.config.as_deref(), cli.listen, cli.data_dir)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config.core, config.demo).await,
+        Command::User(command) => manage_user(config.core, command).await,
+    }
+}
+
+async fn serve(config: switchboard::Config, demo: bool) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let mut builder = Switchboard::builder(config);
+    if demo {
+        builder = demo::walkers(builder);
+    }
+    let app = builder.build().await.context("starting switchboard")?;
+    let mut router = switchboard::http::router(app.clone());
+    if demo {
+        router = demo::pages().merge(router);
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let bound = listener.local_addr()?;
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("switchboard listening on http://{bound}");
+    tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, "serving");
+    switchboard::serve(app, router, listener, switchboard::shutdown::signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyhow::Result<()> {
+    let app = Switchboard::builder(config).build().await?;
+    let accounts = app.accounts();
+    match command {
+        UserCommand::Create {
+            email,
+            password,
+            roles,
+        } => {
+            let user = accounts.register(&email, &password, roles).await?;
+            println!(
+                "created {} (id {}, root_id n::{}, roles [{}])",
+                user.email,
+                user.id,
+                user.root_id,
+                user.roles.join(", ")
+            );
+        }
+        UserCommand::Grant { email, role } => {
+            accounts.grant_role(&email, &role).await?;
+            println!("granted {role} to {email}");
+        }
+        UserCommand::Revoke { email } => {
+            let user = accounts
+                .user_by_email(&email)
+                .await?
+                .context("no such account")?;
+            accounts.revoke_tokens(&user.id).await?;
+            println!("revoked every token of {email}");
+        }
+    }
+    Ok(())
+}

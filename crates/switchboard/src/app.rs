@@ -1,0 +1,188 @@
+//! [`Switchboard`]: the handle an application holds. It owns the hub, the walkers, the accounts
+//! and the background tasks, and is what every HTTP handler and session reaches through.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use tokio_util::task::TaskTracker;
+
+use crate::accounts::Accounts;
+use crate::auth::{Authenticator, load_or_create_secret};
+use crate::backplane::{Backplane, LocalOnly};
+use crate::close_code;
+use crate::config::Config;
+use crate::hub::{Hub, QueueBounds};
+use crate::notify::{Notifier, Publisher};
+use crate::stats::Metrics;
+use crate::store::{AccountStore, StoreError};
+use crate::walker::{Walker, WalkerRegistry};
+
+/// Why an app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare the data directory: {0}")]
+    DataDir(#[from] std::io::Error),
+    #[error("cannot open the account store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Collects walkers and options, then opens the account store.
+#[derive(Debug)]
+pub struct SwitchboardBuilder {
+    config: Config,
+    walkers: WalkerRegistry,
+    backplane: Arc<dyn Backplane>,
+}
+
+impl SwitchboardBuilder {
+    /// Register a walker; a later one with the same name replaces an earlier one.
+    pub fn walker(mut self, walker: Walker) -> Self {
+        self.walkers.insert(walker);
+        self
+    }
+
+    /// Join other processes through `backplane` (default: this process alone).
+    pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
+        self.backplane = backplane;
+        self
+    }
+
+    /// Open the account store (creating the data directory and token secret on first start).
+    pub async fn build(self) -> Result<Switchboard, StartError> {
+        let config = self.config;
+        std::fs::create_dir_all(&config.data_dir)?;
+        let secret = load_or_create_secret(config.auth.token_secret.as_deref(), &config.data_dir)?;
+        let store = AccountStore::open(&config.accounts_database_url()).await?;
+        let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
+        let accounts = Accounts::new(auth, config.auth.min_password_len);
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(
+            QueueBounds {
+                messages: config.limits.outbound_queue_messages,
+                bytes: config.limits.outbound_queue_bytes,
+            },
+            metrics.clone(),
+        ));
+        let publisher = Arc::new(Publisher::new(hub.clone(), self.backplane));
+        Ok(Switchboard {
+            shared: Arc::new(Shared {
+                config,
+                hub,
+                publisher,
+                walkers: self.walkers,
+                accounts,
+                metrics,
+                sessions: TaskTracker::new(),
+                walker_runs: TaskTracker::new(),
+                draining: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) publisher: Arc<Publisher>,
+    pub(crate) walkers: WalkerRegistry,
+    pub(crate) accounts: Accounts,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Every connection's task, so shutdown can wait for the close handshakes.
+    pub(crate) sessions: TaskTracker,
+    /// Every walker run, so shutdown can let them finish.
+    pub(crate) walker_runs: TaskTracker,
+    /// Set once shutdown began: new upgrades are refused.
+    pub(crate) draining: AtomicBool,
+}
+
+/// The running app. Cheap to clone; every clone is the same app.
+#[derive(Debug, Clone)]
+pub struct Switchboard {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Switchboard {
+    pub fn builder(config: Config) -> SwitchboardBuilder {
+        SwitchboardBuilder {
+            config,
+            walkers: WalkerRegistry::default(),
+            backplane: Arc::new(LocalOnly),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.shared.hub
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.shared.accounts
+    }
+
+    pub fn authenticator(&self) -> &Authenticator {
+        self.shared.accounts.authenticator()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// A notify handle not tied to any connection (`notify_self` does nothing on it).
+    pub fn notifier(&self) -> Notifier {
+        Notifier::new(self.shared.publisher.clone(), None)
+    }
+
+    /// Send to every connection of these users (`n::...` root ids).
+    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(&self, root_ids: &[S], data: &T) {
+        self.notifier().notify_users(root_ids, data);
+    }
+
+    /// Send to every connection subscribed to these channels.
+    pub fn notify_channels<S: AsRef<str>, T: Serialize + ?Sized>(&self, channels: &[S], data: &T) {
+        self.notifier().notify_channels(channels, data);
+    }
+
+    /// Send to the connections with these client ids.
+    pub fn notify_clients<S: AsRef<str>, T: Serialize + ?Sized>(&self, client_ids: &[S], data: &T) {
+        self.notifier().notify_clients(client_ids, data);
+    }
+
+    /// Send to every connection.
+    pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) {
+        self.notifier().broadcast(data);
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Acquire)
+    }
+
+    /// Graceful shutdown of the sockets: refuse new upgrades, let in-flight walkers finish within
+    /// `shutdown.walker_grace_secs`, close every socket with 1001, and wait (bounded) for the
+    /// close handshakes. Stopping the listener is the caller's job (see [`crate::serve`]).
+    pub async fn shutdown(&self) {
+        self.shared.draining.store(true, Ordering::Release);
+        let grace = &self.shared.config.shutdown;
+        self.shared.walker_runs.close();
+        if tokio::time::timeout(grace.walker_grace(), self.shared.walker_runs.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                still_running = self.shared.walker_runs.len(),
+                "walkers did not finish within the shutdown grace period"
+            );
+        }
+        self.shared.hub.close_all(close_code::GOING_AWAY);
+        self.shared.sessions.close();
+        let _ = tokio::time::timeout(
+            grace.close_grace() + std::time::Duration::from_millis(500),
+            self.shared.sessions.wait(),
+        )
+        .await;
+    }
+}

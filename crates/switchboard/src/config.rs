@@ -1,0 +1,158 @@
+//! Every setting, with its default and unit. The server reads these from a TOML file; an app that
+//! embeds the library builds the struct in code. Defaults serve a newcomer on one machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration. Every field has a default, so an empty file is a valid config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the server listens on. Default `127.0.0.1:8000`.
+    pub listen: SocketAddr,
+    /// Directory for the embedded account database and the generated token secret.
+    /// Created on first start. Default `switchboard-data` (relative to the working directory).
+    pub data_dir: PathBuf,
+    /// Where accounts live: `sqlite://PATH` or `postgres://...`. Default: `accounts.sqlite3` in
+    /// `data_dir`.
+    pub database_url: Option<String>,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+    pub shutdown: ShutdownConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from("switchboard-data"),
+            database_url: None,
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The accounts database URL, defaulting to a SQLite file in the data directory.
+    pub fn accounts_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("accounts.sqlite3").display()
+            ),
+        }
+    }
+}
+
+/// Tokens and passwords.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 signing secret for issued tokens. Default: generated on first start and kept in
+    /// `<data_dir>/token-secret` (mode 0600), so tokens survive restarts.
+    pub token_secret: Option<String>,
+    /// Lifetime of an issued token, in seconds. Default 86400 (one day).
+    pub token_ttl_secs: u64,
+    /// Shortest accepted password, in characters. Default 8.
+    pub min_password_len: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_secret: None,
+            token_ttl_secs: 86_400,
+            min_password_len: 8,
+        }
+    }
+}
+
+/// Limits on what one client can make the server hold or do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest WebSocket message a client may send, in bytes. Over it the connection is closed
+    /// with 1009. Default 65536 (64 KiB).
+    pub max_frame_bytes: usize,
+    /// Most ids in one `user`/`channel`/`client` event or notify call. Default 1000.
+    pub max_ids_per_event: usize,
+    /// Most messages waiting in one connection's outbound queue; one more closes the connection
+    /// with 4008 (slow consumer). Default 1024.
+    pub outbound_queue_messages: usize,
+    /// Most bytes waiting in one connection's outbound queue; past it, 4008 as above.
+    /// Default 4194304 (4 MiB).
+    pub outbound_queue_bytes: usize,
+    /// Most walker calls running at once for one connection. Default 32.
+    pub max_inflight_walkers: usize,
+    /// Largest HTTP request body (REST walkers, accounts), in bytes. Default 65536.
+    pub max_http_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            max_ids_per_event: 1000,
+            outbound_queue_messages: 1024,
+            outbound_queue_bytes: 4 * 1024 * 1024,
+            max_inflight_walkers: 32,
+            max_http_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Graceful shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// How long in-flight walkers may run after a shutdown signal, in seconds. Default 10.
+    pub walker_grace_secs: u64,
+    /// How long to wait for clients to answer the close handshake, in seconds. Default 2.
+    pub close_grace_secs: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            walker_grace_secs: 10,
+            close_grace_secs: 2,
+        }
+    }
+}
+
+impl ShutdownConfig {
+    pub fn walker_grace(&self) -> Duration {
+        Duration::from_secs(self.walker_grace_secs)
+    }
+    pub fn close_grace(&self) -> Duration {
+        Duration::from_secs(self.close_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_default_config() {
+        let config: Config = toml_like_empty();
+        assert_eq!(config.listen.port(), 8000);
+        assert_eq!(config.limits.max_frame_bytes, 65536);
+    }
+
+    fn toml_like_empty() -> Config {
+        serde_json::from_str("{}").expect("empty config")
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = serde_json::from_str::<Config>(r#"{"limits":{"max_frame":1}}"#).unwrap_err();
+        assert!(err.to_string().contains("max_frame"), "{err}");
+    }
+}

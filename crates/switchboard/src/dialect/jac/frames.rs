@@ -1,0 +1,54 @@
+//! Frames the server sends in the Jac Cloud dialect. Each is built once and queued as shared bytes.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::hub::Connection;
+use crate::walker::Reports;
+
+/// `{"type":"connection","data":{client_id, root_id, channel_id}}`.
+pub fn connection(conn: &Connection) -> Bytes {
+    let identity = conn.identity();
+    let channel = conn.channels().into_iter().next();
+    encode(&json!({
+        "type": "connection",
+        "data": {
+            "client_id": &**conn.client_id(),
+            "root_id": &**identity.root_id(),
+            "channel_id": channel.as_deref(),
+        }
+    }))
+}
+
+/// A walker's reply: `{"status":200,"reports":[...],"walker":NAME}` plus the client's `id`.
+pub fn walker_reply(walker: &str, reports: Reports, id: Option<Value>) -> Bytes {
+    let mut reply = json!({"status": 200, "reports": reports, "walker": walker});
+    if let Some(id) = id {
+        reply["id"] = id;
+    }
+    encode(&reply)
+}
+
+/// `{"type":"walker","walker":NAME,"error":MSG,"code":CODE}` plus the client's `id`.
+pub fn walker_error(walker: &str, code: &str, message: &str, id: Option<Value>) -> Bytes {
+    let mut frame = json!({"type": "walker", "walker": walker, "error": message, "code": code});
+    if let Some(id) = id {
+        frame["id"] = id;
+    }
+    encode(&frame)
+}
+
+/// `{"type":"error","error":MSG,"code":CODE}`.
+pub fn error(code: &str, message: &str) -> Bytes {
+    encode(&json!({"type": "error", "error": message, "code": code}))
+}
+
+/// `{"type":"pong"}`.
+pub fn pong() -> Bytes {
+    Bytes::from_static(br#"{"type":"pong"}"#)
+}
+
+fn encode(value: &Value) -> Bytes {
+    // Serializing a `Value` cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}

@@ -1,0 +1,173 @@
+//! One Jac Cloud connection: applies client events to the hub and runs walkers.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+
+use super::events::{self, ClientEvent, EventError, ParseLimits, WalkerEvent};
+use super::frames;
+use crate::app::Switchboard;
+use crate::hub::{Connection, Delivery};
+use crate::identity::Identity;
+use crate::notify::{Notifier, Target};
+use crate::socket::MessageHandler;
+use crate::stats::Metrics;
+use crate::walker::{InvokeError, Method, WalkerError};
+
+pub struct JacSession {
+    app: Switchboard,
+    conn: Arc<Connection>,
+    limits: ParseLimits,
+}
+
+impl JacSession {
+    pub fn new(app: Switchboard, conn: Arc<Connection>) -> Self {
+        let limits = ParseLimits {
+            max_ids_per_event: app.config().limits.max_ids_per_event,
+        };
+        Self { app, conn, limits }
+    }
+
+    /// Queue the first frame, and say why a presented token was refused, if it was.
+    pub fn greet(&self, refused_token: Option<&crate::auth::AuthError>) {
+        self.send(frames::connection(&self.conn));
+        if let Some(err) = refused_token {
+            self.send_error(err.code(), &format!("{err}; connected as the public user"));
+        }
+    }
+
+    fn send(&self, frame: Bytes) {
+        self.app.hub().push_frame(&self.conn, frame);
+    }
+
+    fn send_error(&self, code: &str, message: &str) {
+        Metrics::inc(&self.app.metrics().client_errors);
+        self.send(frames::error(code, message));
+    }
+
+    async fn apply(&mut self, event: ClientEvent) {
+        let publisher = &self.app.shared.publisher;
+        match event {
+            ClientEvent::Walker(call) => self.start_walker(call),
+            ClientEvent::User { root_ids, data } => {
+                publisher.publish(&Target::Users(root_ids), &Delivery::from_raw_json(data));
+            }
+            ClientEvent::Channel { channel_ids, data } => {
+                publisher.publish(
+                    &Target::Channels(channel_ids),
+                    &Delivery::from_raw_json(data),
+                );
+            }
+            ClientEvent::Client { client_ids, data } => {
+                publisher.publish(&Target::Clients(client_ids), &Delivery::from_raw_json(data));
+            }
+            ClientEvent::ChangeUser { token } => self.change_user(token).await,
+            ClientEvent::Connection => self.send(frames::connection(&self.conn)),
+            ClientEvent::Ping => self.send(frames::pong()),
+        }
+    }
+
+    /// Re-authenticate the live connection; a missing or refused token makes it public.
+    async fn change_user(&mut self, token: Option<String>) {
+        let (identity, refused) = match token.as_deref() {
+            None => (Identity::public(), None),
+            Some(token) => match self.app.authenticator().authenticate(token).await {
+                Ok(identity) => (identity, None),
+                Err(err) => {
+                    Metrics::inc(&self.app.metrics().tokens_refused);
+                    (Identity::public(), Some(err))
+                }
+            },
+        };
+        if let Some(err) = &refused {
+            self.send_error(err.code(), &format!("{err}; switched to the public user"));
+        }
+        self.app.hub().set_identity(&self.conn, identity);
+        self.send(frames::connection(&self.conn));
+    }
+
+    fn start_walker(&self, call: WalkerEvent) {
+        let WalkerEvent {
+            walker: name,
+            context,
+            response,
+            id,
+            node: _,
+        } = call;
+        let reject = |code: &str, message: &str| {
+            Metrics::inc(&self.app.metrics().client_errors);
+            self.send(frames::walker_error(&name, code, message, id.clone()));
+        };
+        if self.app.is_draining() {
+            return reject(
+                "shutting_down",
+                "the server is shutting down; retry on reconnect",
+            );
+        }
+        let caller = self.conn.identity();
+        let walker = match self
+            .app
+            .shared
+            .walkers
+            .resolve(&name, Method::WebSocket, &caller)
+        {
+            Ok(walker) => walker,
+            Err(err) => return reject(err.code(), &err.message()),
+        };
+        let limit = self.app.config().limits.max_inflight_walkers;
+        if !self.conn.try_start_walker(limit) {
+            return reject(
+                "too_many_inflight",
+                &format!("at most {limit} walker calls may run at once on one connection"),
+            );
+        }
+        Metrics::inc(&self.app.metrics().walker_calls);
+        let notifier = Notifier::new(self.app.shared.publisher.clone(), Some(self.conn.clone()));
+        let run = walker.run(&context, caller, notifier);
+        let app = self.app.clone();
+        let conn = self.conn.clone();
+        self.app.shared.walker_runs.spawn(async move {
+            let result = AssertUnwindSafe(run)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    Err(InvokeError::Failed(WalkerError::internal(
+                        "walker panicked",
+                    )))
+                });
+            conn.finish_walker();
+            let frame = match result {
+                Ok(reports) if response => frames::walker_reply(&name, reports, id),
+                Ok(_) => return,
+                Err(err) => {
+                    Metrics::inc(&app.metrics().walker_failures);
+                    Metrics::inc(&app.metrics().client_errors);
+                    frames::walker_error(&name, err.code(), &err.message(), id)
+                }
+            };
+            app.hub().push_frame(&conn, frame);
+        });
+    }
+
+    fn reject_frame(&self, err: EventError) {
+        self.send_error(err.code, &err.message);
+    }
+}
+
+impl MessageHandler for JacSession {
+    async fn on_text(&mut self, text: &str) {
+        match events::parse(text, self.limits) {
+            Ok(event) => self.apply(event).await,
+            Err(err) => self.reject_frame(err),
+        }
+    }
+
+    async fn on_binary(&mut self, _data: &[u8]) {
+        self.send_error(
+            "binary_not_supported",
+            "binary frames are not supported; send JSON text frames",
+        );
+    }
+}

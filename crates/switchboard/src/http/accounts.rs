@@ -1,0 +1,96 @@
+//! Account endpoints: `POST /user/register`, `POST /user/login`, `POST /user/revoke`.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use http::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body::read_json;
+use super::error::ApiError;
+use super::walkers::caller_of;
+use crate::app::Switchboard;
+use crate::store::UserRecord;
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize, Default)]
+struct RevokeRequest {
+    /// Another account's email; only an admin may revoke someone else's tokens.
+    email: Option<String>,
+}
+
+pub async fn register(
+    State(app): State<Switchboard>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let limit = app.config().limits.max_http_body_bytes;
+    let body: Credentials = read_json(request.into_body(), limit).await?;
+    app.accounts()
+        .register(&body.email, &body.password, Vec::new())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"message": "Successfully Registered!"})),
+    ))
+}
+
+pub async fn login(
+    State(app): State<Switchboard>,
+    request: Request<Body>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = app.config().limits.max_http_body_bytes;
+    let body: Credentials = read_json(request.into_body(), limit).await?;
+    let (token, user) = app.accounts().login(&body.email, &body.password).await?;
+    Ok(Json(json!({"token": token, "user": public_user(&user)})))
+}
+
+/// Revoke every token of the caller, or (for an admin) of the account named by `email`.
+pub async fn revoke(
+    State(app): State<Switchboard>,
+    request: Request<Body>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller_of(&app, request.headers()).await?;
+    let Some(caller_id) = caller.user_id().map(str::to_string) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "auth_required",
+            "revoking tokens requires `Authorization: Bearer <token>`",
+        ));
+    };
+    let limit = app.config().limits.max_http_body_bytes;
+    let body: RevokeRequest = read_json(request.into_body(), limit).await?;
+    let target = match body.email {
+        None => caller_id,
+        Some(email) => {
+            let user = app.accounts().user_by_email(&email).await?.ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such account")
+            })?;
+            if user.id != caller_id && !caller.has_role("admin") {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "only an admin may revoke another account's tokens",
+                ));
+            }
+            user.id
+        }
+    };
+    app.accounts().revoke_tokens(&target).await?;
+    Ok(Json(json!({"message": "All tokens revoked"})))
+}
+
+fn public_user(user: &UserRecord) -> Value {
+    json!({
+        "id": user.id,
+        "email": user.email,
+        "root_id": user.root_id,
+        "roles": user.roles,
+        "is_activated": true,
+    })
+}

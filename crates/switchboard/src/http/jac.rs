@@ -1,0 +1,97 @@
+//! `GET /websocket`: the Jac Cloud dialect's endpoint.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{Request, StatusCode, header};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::upgrade::PendingUpgrade;
+use crate::app::Switchboard;
+use crate::dialect::Dialect;
+use crate::dialect::jac::session::JacSession;
+use crate::identity::Identity;
+use crate::ids::new_client_id;
+use crate::stats::Metrics;
+
+/// Longest accepted `channel_id`, in bytes.
+const MAX_CHANNEL_ID_BYTES: usize = 256;
+
+#[derive(Debug, Default, Deserialize)]
+struct ConnectQuery {
+    channel_id: Option<String>,
+    auth: Option<String>,
+}
+
+pub async fn websocket(State(app): State<Switchboard>, mut request: Request<Body>) -> Response {
+    match upgrade(app, &mut request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn upgrade(app: Switchboard, request: &mut Request<Body>) -> Result<Response, ApiError> {
+    if app.is_draining() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ));
+    }
+    let query = Query::<ConnectQuery>::try_from_uri(request.uri())
+        .map(|q| q.0)
+        .map_err(|_| ApiError::bad_request("invalid_query", "query string is malformed"))?;
+    let pending = PendingUpgrade::from_request(request)?;
+    let channel = match query.channel_id.filter(|c| !c.is_empty()) {
+        Some(channel) if channel.len() > MAX_CHANNEL_ID_BYTES => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!("channel_id is longer than {MAX_CHANNEL_ID_BYTES} bytes"),
+            ));
+        }
+        Some(channel) => channel,
+        None => new_client_id(),
+    };
+    let header_token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let token = header_token.or(query.auth);
+    let (identity, refused) = match token.filter(|t| !t.trim().is_empty()) {
+        None => (Identity::public(), None),
+        Some(token) => match app.authenticator().authenticate(&token).await {
+            Ok(identity) => (identity, None),
+            Err(err) => {
+                Metrics::inc(&app.metrics().tokens_refused);
+                (Identity::public(), Some(err))
+            }
+        },
+    };
+
+    let (response, socket) = pending.accept(app.config().limits.max_frame_bytes);
+    let sessions = app.shared.sessions.clone();
+    sessions.spawn(async move {
+        let Some(socket) = socket.await else {
+            return;
+        };
+        let hub = app.hub().clone();
+        let Ok(conn) = hub.register(
+            Arc::from(new_client_id()),
+            Dialect::Jac,
+            identity,
+            &[Arc::from(channel)],
+        ) else {
+            tracing::error!("generated client id collided; dropping the connection");
+            return;
+        };
+        let session = JacSession::new(app.clone(), conn.clone());
+        session.greet(refused.as_ref());
+        let grace = app.config().shutdown.close_grace();
+        crate::socket::drive(socket, hub, conn, session, grace).await;
+    });
+    Ok(response)
+}

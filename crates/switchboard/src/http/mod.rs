@@ -1,0 +1,42 @@
+//! The HTTP surface: WebSocket upgrade endpoints, REST walkers, accounts and metrics, as one axum
+//! [`axum::Router`] an app can serve alone or merge into its own.
+
+mod accounts;
+mod body;
+mod error;
+mod jac;
+mod upgrade;
+mod walkers;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+
+use crate::app::Switchboard;
+
+/// Every Switchboard route.
+pub fn router(app: Switchboard) -> Router {
+    Router::new()
+        .route("/websocket", get(jac::websocket))
+        .route(
+            "/walker/{name}",
+            post(walkers::post_walker).get(walkers::get_walker),
+        )
+        .route("/user/register", post(accounts::register))
+        .route("/user/login", post(accounts::login))
+        .route("/user/revoke", post(accounts::revoke))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Switchboard>) -> String {
+    app.metrics().render()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

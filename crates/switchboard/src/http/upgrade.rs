@@ -1,0 +1,130 @@
+//! The WebSocket opening handshake (RFC 6455 section 4.2) on top of hyper's upgrade mechanism.
+//! Validation happens before any upgrade, so a bad request gets an HTTP error, never a reset.
+
+use axum::body::Body;
+use axum::response::Response;
+use base64::Engine;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_websockets::{Limits, ServerBuilder};
+
+use super::error::ApiError;
+use crate::socket::Socket;
+
+const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// A validated upgrade request, ready to answer with 101.
+pub struct PendingUpgrade {
+    accept: String,
+    on_upgrade: OnUpgrade,
+}
+
+impl PendingUpgrade {
+    /// Check the handshake headers of `request` and take its upgrade handle.
+    pub fn from_request(request: &mut http::Request<Body>) -> Result<Self, ApiError> {
+        let headers = request.headers();
+        if request.method() != http::Method::GET {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "WebSocket upgrades use GET",
+            ));
+        }
+        if !header_has_token(headers, header::CONNECTION, "upgrade")
+            || !header_has_token(headers, header::UPGRADE, "websocket")
+        {
+            return Err(ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                "this endpoint speaks WebSocket only",
+            ));
+        }
+        if headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_none_or(|v| v.as_bytes() != b"13")
+        {
+            return Err(ApiError::bad_request(
+                "unsupported_version",
+                "Sec-WebSocket-Version must be 13",
+            ));
+        }
+        let key = headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .filter(|k| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(k.as_bytes())
+                    .is_ok_and(|raw| raw.len() == 16)
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_key", "Sec-WebSocket-Key is missing or malformed")
+            })?;
+        let accept = accept_key(key.as_bytes());
+        let on_upgrade = request
+            .extensions_mut()
+            .remove::<OnUpgrade>()
+            .ok_or_else(|| ApiError::internal("connection cannot be upgraded"))?;
+        Ok(Self { accept, on_upgrade })
+    }
+
+    /// The 101 response, and the future that yields the socket once hyper hands it over.
+    pub fn accept(
+        self,
+        max_message_bytes: usize,
+    ) -> (
+        Response,
+        impl Future<Output = Option<Socket>> + Send + 'static,
+    ) {
+        let response = Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(
+                header::SEC_WEBSOCKET_ACCEPT,
+                HeaderValue::from_str(&self.accept).unwrap_or(HeaderValue::from_static("")),
+            )
+            .body(Body::empty())
+            .unwrap_or_default();
+        let on_upgrade = self.on_upgrade;
+        let socket = async move {
+            match on_upgrade.await {
+                Ok(upgraded) => Some(
+                    ServerBuilder::new()
+                        .limits(Limits::default().max_payload_len(Some(max_message_bytes)))
+                        .serve(TokioIo::new(upgraded)),
+                ),
+                Err(err) => {
+                    tracing::debug!(%err, "upgrade failed after the handshake");
+                    None
+                }
+            }
+        };
+        (response, socket)
+    }
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+fn accept_key(key: &[u8]) -> String {
+    let mut sha = sha1_smol::Sha1::new();
+    sha.update(key);
+    sha.update(ACCEPT_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha.digest().bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn accept_key_matches_the_rfc_example() {
+        assert_eq!(
+            super::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+}

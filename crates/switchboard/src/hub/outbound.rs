@@ -1,0 +1,189 @@
+//! The bounded outbound queue every connection has.
+//!
+//! Producers (fan-out, walker replies, error frames) push shared `Bytes` without awaiting; the
+//! connection's own task drains the queue into its socket. A queue that would exceed its message
+//! or byte bound is emptied and marked closing with [`close_code::SLOW_CONSUMER`]: a slow reader
+//! costs at most its bound, never stalls a publisher, and never slows other recipients.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::close_code::{self, CloseCode};
+
+/// What happened to a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    Queued,
+    /// The queue overflowed: this frame and everything queued were dropped and the connection is
+    /// closing as a slow consumer. Carries how many frames were dropped.
+    Overflowed {
+        dropped: usize,
+        bytes: usize,
+    },
+    /// The connection is already closing; the frame was not queued.
+    Closing,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    close: Option<CloseCode>,
+}
+
+/// A bounded multi-producer, single-consumer queue of text frames plus a pending close.
+#[derive(Debug)]
+pub struct OutboundQueue {
+    state: Mutex<QueueState>,
+    /// Wakes the connection task when there is something to write.
+    ready: Notify,
+    /// Wakes the connection task out of a blocked write when the queue overflowed.
+    overflowed: Notify,
+    max_messages: usize,
+    max_bytes: usize,
+}
+
+/// A drained batch: frames to write in order, then an optional close.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub frames: Vec<Bytes>,
+    pub bytes: usize,
+    pub close: Option<CloseCode>,
+}
+
+impl OutboundQueue {
+    pub fn new(max_messages: usize, max_bytes: usize) -> Self {
+        Self {
+            state: Mutex::new(QueueState::default()),
+            ready: Notify::new(),
+            overflowed: Notify::new(),
+            max_messages: max_messages.max(1),
+            max_bytes: max_bytes.max(1),
+        }
+    }
+
+    /// Queue one frame. Never blocks beyond a short uncontended lock.
+    pub fn push(&self, frame: Bytes) -> PushOutcome {
+        let mut state = self.state.lock();
+        if state.close.is_some() {
+            return PushOutcome::Closing;
+        }
+        if state.frames.len() + 1 > self.max_messages || state.bytes + frame.len() > self.max_bytes
+        {
+            let dropped = state.frames.len() + 1;
+            let bytes = state.bytes;
+            state.frames = VecDeque::new();
+            state.bytes = 0;
+            state.close = Some(close_code::SLOW_CONSUMER);
+            drop(state);
+            self.ready.notify_one();
+            self.overflowed.notify_one();
+            return PushOutcome::Overflowed { dropped, bytes };
+        }
+        state.bytes += frame.len();
+        state.frames.push_back(frame);
+        drop(state);
+        self.ready.notify_one();
+        PushOutcome::Queued
+    }
+
+    /// Ask the connection to close with `code` after writing what is queued. The first close wins.
+    /// Returns whether this call set it.
+    pub fn close(&self, code: CloseCode) -> bool {
+        let mut state = self.state.lock();
+        if state.close.is_some() {
+            return false;
+        }
+        state.close = Some(code);
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.state.lock().close.is_some()
+    }
+
+    /// Bytes waiting now.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.lock().bytes
+    }
+
+    /// Take everything queued. An empty batch without a close means "nothing to do yet".
+    pub fn drain(&self) -> Batch {
+        let mut state = self.state.lock();
+        let frames: Vec<Bytes> = state.frames.drain(..).collect();
+        let bytes = std::mem::take(&mut state.bytes);
+        if state.frames.capacity() > 64 {
+            // A burst grew the ring; give the memory back while idle.
+            state.frames = VecDeque::new();
+        }
+        Batch {
+            frames,
+            bytes,
+            close: state.close,
+        }
+    }
+
+    /// Resolves when something was pushed or a close was requested since the last drain.
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    /// Resolves when the queue overflowed; used to abandon a write stuck on a peer that stopped
+    /// reading.
+    pub async fn overflowed(&self) {
+        self.overflowed.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_by_count_drops_everything_and_closes_as_slow_consumer() {
+        let queue = OutboundQueue::new(2, 1000);
+        assert_eq!(queue.push(Bytes::from_static(b"a")), PushOutcome::Queued);
+        assert_eq!(queue.push(Bytes::from_static(b"b")), PushOutcome::Queued);
+        assert_eq!(
+            queue.push(Bytes::from_static(b"c")),
+            PushOutcome::Overflowed {
+                dropped: 3,
+                bytes: 2
+            }
+        );
+        assert_eq!(queue.push(Bytes::from_static(b"d")), PushOutcome::Closing);
+        let batch = queue.drain();
+        assert!(batch.frames.is_empty());
+        assert_eq!(batch.close, Some(close_code::SLOW_CONSUMER));
+    }
+
+    #[test]
+    fn overflow_by_bytes() {
+        let queue = OutboundQueue::new(100, 4);
+        assert_eq!(queue.push(Bytes::from_static(b"abc")), PushOutcome::Queued);
+        assert!(matches!(
+            queue.push(Bytes::from_static(b"de")),
+            PushOutcome::Overflowed { .. }
+        ));
+    }
+
+    #[test]
+    fn drain_keeps_order_and_first_close_wins() {
+        let queue = OutboundQueue::new(10, 100);
+        queue.push(Bytes::from_static(b"1"));
+        queue.push(Bytes::from_static(b"2"));
+        assert!(queue.close(close_code::GOING_AWAY));
+        assert!(!queue.close(close_code::NORMAL));
+        let batch = queue.drain();
+        assert_eq!(
+            batch.frames,
+            vec![Bytes::from_static(b"1"), Bytes::from_static(b"2")]
+        );
+        assert_eq!(batch.close, Some(close_code::GOING_AWAY));
+    }
+}

@@ -1,0 +1,201 @@
+//! Registration, login, revocation.
+
+mod common;
+
+use common::{TestServer, assert_error};
+use serde_json::json;
+use switchboard_client::{ConnectOptions, http};
+
+#[tokio::test]
+async fn register_and_login_have_the_reference_shapes() {
+    let server = TestServer::start().await;
+    let creds = json!({"email": "Grace@Example.com", "password": "correct horse"});
+    let registered = http::post_json(&server.addr, "/user/register", &creds, None)
+        .await
+        .unwrap();
+    assert_eq!(registered.status, 201);
+    assert!(registered.json()["message"].is_string());
+
+    let login = http::post_json(&server.addr, "/user/login", &creds, None)
+        .await
+        .unwrap();
+    assert_eq!(login.status, 200);
+    let body = login.json();
+    assert!(
+        body["token"].as_str().unwrap().split('.').count() == 3,
+        "a JWT"
+    );
+    let user = &body["user"];
+    assert_eq!(user["email"], "grace@example.com");
+    assert_eq!(user["id"].as_str().unwrap().len(), 24);
+    assert_eq!(user["root_id"].as_str().unwrap().len(), 24);
+}
+
+#[tokio::test]
+async fn duplicate_email_is_a_conflict_whatever_its_case() {
+    let server = TestServer::start().await;
+    server.user("dup@example.com").await;
+    let again = http::post_json(
+        &server.addr,
+        "/user/register",
+        &json!({"email": "DUP@example.com", "password": "another one"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status, 409);
+    assert_eq!(again.json()["code"], "email_taken");
+}
+
+#[tokio::test]
+async fn bad_registrations_are_400_with_codes() {
+    let server = TestServer::start().await;
+    let cases = [
+        (
+            json!({"email": "not-an-email", "password": "long enough"}),
+            "invalid_email",
+        ),
+        (
+            json!({"email": "a@b", "password": "long enough"}),
+            "invalid_email",
+        ),
+        (
+            json!({"email": "ok@example.com", "password": "short"}),
+            "weak_password",
+        ),
+        (json!({"email": "ok@example.com"}), "invalid_field"),
+        (
+            json!({"email": 5, "password": "long enough"}),
+            "invalid_field",
+        ),
+        (json!(["x"]), "not_an_object"),
+    ];
+    for (body, code) in cases {
+        let response = http::post_json(&server.addr, "/user/register", &body, None)
+            .await
+            .unwrap();
+        assert_eq!(response.status, 400, "{body}");
+        assert_eq!(response.json()["code"], code, "{body}");
+    }
+    let garbage = http::request(&server.addr, "POST", "/user/register", &[], b"nope")
+        .await
+        .unwrap();
+    assert_eq!(garbage.status, 400);
+    assert_eq!(garbage.json()["code"], "invalid_json");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_401() {
+    let server = TestServer::start().await;
+    server.user("login@example.com").await;
+    let wrong = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": "login@example.com", "password": "wrong password"}),
+        None,
+    )
+    .await
+    .unwrap();
+    let unknown = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": "nobody@example.com", "password": "wrong password"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status, 401);
+    assert_eq!(unknown.status, 401);
+    assert_eq!(wrong.json(), unknown.json());
+    assert_eq!(wrong.json()["code"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_refused_everywhere() {
+    let server = TestServer::start().await;
+    let (token, _) = server.user("revoke@example.com").await;
+    let revoked = http::post_json(&server.addr, "/user/revoke", &json!({}), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+
+    // On connect.
+    let mut client = server.connect_with(ConnectOptions::bearer(&token)).await;
+    assert_eq!(client.info.root_id, "n::000000000000000000000001");
+    assert_error(&client.recv_json().await.unwrap(), "token_revoked");
+    // On change_user.
+    client
+        .send_json(&json!({"type": "change_user", "token": token}))
+        .await
+        .unwrap();
+    assert_error(&client.recv_json().await.unwrap(), "token_revoked");
+    assert_eq!(
+        client.recv_json().await.unwrap()["data"]["root_id"],
+        "n::000000000000000000000001"
+    );
+    // Over REST.
+    let rest = http::post_json(&server.addr, "/walker/whoami", &json!({}), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(rest.status, 401);
+    assert_eq!(rest.json()["code"], "token_revoked");
+    // A new login works again.
+    let login = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": "revoke@example.com", "password": "correct horse"}),
+        None,
+    )
+    .await
+    .unwrap();
+    let fresh = login.json()["token"].as_str().unwrap().to_string();
+    let ok = http::post_json(&server.addr, "/walker/whoami", &json!({}), Some(&fresh))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn only_admins_revoke_other_accounts() {
+    let server = TestServer::start().await;
+    let (victim_token, _) = server.user("victim@example.com").await;
+    let (mallory, _) = server.user("mallory@example.com").await;
+    let refused = http::post_json(
+        &server.addr,
+        "/user/revoke",
+        &json!({"email": "victim@example.com"}),
+        Some(&mallory),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status, 403);
+    let (admin, _) = server.user("root@example.com").await;
+    server
+        .app
+        .accounts()
+        .grant_role("root@example.com", "admin")
+        .await
+        .unwrap();
+    let done = http::post_json(
+        &server.addr,
+        "/user/revoke",
+        &json!({"email": "victim@example.com"}),
+        Some(&admin),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, 200);
+    let rest = http::post_json(
+        &server.addr,
+        "/walker/whoami",
+        &json!({}),
+        Some(&victim_token),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rest.json()["code"], "token_revoked");
+    let anonymous = http::post_json(&server.addr, "/user/revoke", &json!({}), None)
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status, 401);
+}

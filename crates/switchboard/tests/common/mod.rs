@@ -1,0 +1,241 @@
+//! A real server on 127.0.0.1:0 with test walkers, plus helpers to register and log in.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard::{Call, Config, Method, Switchboard, Walker, WalkerError};
+use switchboard_client::{ConnectOptions, JacClient, http};
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub app: Switchboard,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    /// `ws://127.0.0.1:PORT`
+    pub ws: String,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+#[derive(Deserialize)]
+pub struct Echo {
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+pub struct Typed {
+    pub name: String,
+    pub count: u32,
+}
+
+#[derive(Deserialize)]
+pub struct Nothing {}
+
+#[derive(Deserialize)]
+pub struct NotifyTargets {
+    #[serde(default)]
+    pub root_ids: Vec<String>,
+    #[serde(default)]
+    pub channel_ids: Vec<String>,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Sleep {
+    pub millis: u64,
+}
+
+/// Walkers that exercise every path of the walker machinery.
+pub fn test_walkers(builder: switchboard::SwitchboardBuilder) -> switchboard::SwitchboardBuilder {
+    builder
+        .walker(
+            Walker::new("echo", |call: Call<Echo>| async move {
+                Ok(vec![json!(format!("Received: {}", call.context.message))])
+            })
+            .methods(&[Method::WebSocket, Method::Post, Method::Get])
+            .public(),
+        )
+        .walker(
+            Walker::new("typed", |call: Call<Typed>| async move {
+                Ok(vec![
+                    json!({"name": call.context.name, "count": call.context.count}),
+                ])
+            })
+            .public(),
+        )
+        .walker(Walker::new("whoami", |call: Call<Nothing>| async move {
+            Ok(vec![json!({
+                "root_id": &**call.caller.root_id(),
+                "email": call.caller.email(),
+            })])
+        }))
+        .walker(
+            Walker::new("public_whoami", |call: Call<Nothing>| async move {
+                Ok(vec![json!({"root_id": &**call.caller.root_id()})])
+            })
+            .public(),
+        )
+        .walker(
+            Walker::new("ws_only", |_call: Call<Nothing>| async move { Ok(vec![]) })
+                .methods(&[Method::WebSocket])
+                .public(),
+        )
+        .walker(
+            Walker::new("admin_only", |_call: Call<Nothing>| async move {
+                Ok(vec![json!("welcome, admin")])
+            })
+            .require_role("admin"),
+        )
+        .walker(
+            Walker::new("notify_all_ways", |call: Call<NotifyTargets>| async move {
+                let ctx = call.context;
+                call.notify.notify_self(&json!({"type": "self", "n": 1}));
+                call.notify.notify_self(&json!({"type": "self", "n": 2}));
+                if !ctx.root_ids.is_empty() {
+                    call.notify
+                        .notify_users(&ctx.root_ids, &json!({"type": "to_user"}));
+                }
+                if !ctx.channel_ids.is_empty() {
+                    call.notify
+                        .notify_channels(&ctx.channel_ids, &json!({"type": "to_channel"}));
+                }
+                if !ctx.client_ids.is_empty() {
+                    call.notify
+                        .notify_clients(&ctx.client_ids, &json!({"type": "to_client"}));
+                }
+                call.notify.notify_self(&json!({"type": "self", "n": 3}));
+                Ok(vec![json!("notified")])
+            })
+            .public(),
+        )
+        .walker(
+            Walker::new("fails", |_call: Call<Nothing>| async move {
+                Err::<Vec<Value>, _>(WalkerError::with_code("out_of_stock", "nothing left"))
+            })
+            .public(),
+        )
+        .walker(
+            Walker::new("panics", |_call: Call<Nothing>| async move {
+                if true {
+                    panic!("boom with internal detail");
+                }
+                Ok(vec![])
+            })
+            .public(),
+        )
+        .walker(
+            Walker::new("sleep", |call: Call<Sleep>| async move {
+                tokio::time::sleep(Duration::from_millis(call.context.millis)).await;
+                Ok(vec![json!("slept")])
+            })
+            .public(),
+        )
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.shutdown.walker_grace_secs = 5;
+        config.shutdown.close_grace_secs = 1;
+        tweak(&mut config);
+        let app = test_walkers(Switchboard::builder(config))
+            .build()
+            .await
+            .expect("build app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = switchboard::http::router(app.clone());
+        let served = tokio::spawn(switchboard::serve(app.clone(), router, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            ws: format!("ws://{addr}"),
+            addr,
+            app,
+            stop: Some(stop),
+            served: Some(served),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Trigger graceful shutdown and wait for it to finish.
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.expect("join").expect("serve");
+        }
+    }
+
+    pub async fn connect(&self) -> JacClient {
+        JacClient::connect(&self.ws, ConnectOptions::default())
+            .await
+            .expect("connect")
+    }
+
+    pub async fn connect_with(&self, options: ConnectOptions) -> JacClient {
+        JacClient::connect(&self.ws, options)
+            .await
+            .expect("connect")
+    }
+
+    /// Register `email` and return a login token.
+    pub async fn user(&self, email: &str) -> (String, Value) {
+        let creds = json!({"email": email, "password": "correct horse"});
+        let registered = http::post_json(&self.addr, "/user/register", &creds, None)
+            .await
+            .expect("register");
+        assert_eq!(registered.status, 201, "{}", registered.text());
+        let login = http::post_json(&self.addr, "/user/login", &creds, None)
+            .await
+            .expect("login");
+        assert_eq!(login.status, 200, "{}", login.text());
+        let body = login.json();
+        (
+            body["token"].as_str().expect("token").to_string(),
+            body["user"].clone(),
+        )
+    }
+
+    pub fn metric(
+        &self,
+        pick: impl Fn(&switchboard::stats::Metrics) -> &std::sync::atomic::AtomicU64,
+    ) -> u64 {
+        switchboard::stats::Metrics::get(pick(self.app.metrics()))
+    }
+}
+
+/// Assert an error frame's code and return the frame.
+pub fn assert_error(frame: &Value, code: &str) {
+    assert_eq!(frame["code"], code, "expected error {code}, got {frame}");
+    assert!(
+        frame["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{frame}"
+    );
+}
+
+/// The connection still answers: an app-level ping gets a pong.
+pub async fn assert_alive(client: &mut JacClient) {
+    client
+        .send_json(&json!({"type": "ping"}))
+        .await
+        .expect("send ping");
+    let frame = client.recv_json().await.expect("pong");
+    assert_eq!(frame, json!({"type": "pong"}));
+}
