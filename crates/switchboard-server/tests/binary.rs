@@ -1,0 +1,406 @@
+//! The `switchboard` binary as a newcomer runs it: zero-config start, the demo app, the CLI,
+//! config files and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_client::{ConnectOptions, Incoming, JacClient, http};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    /// Start the binary in `cwd` with `args` and wait for its listening line.
+    fn start(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(BIN);
+        command
+            .current_dir(cwd)
+            .args(args)
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("switchboard listening on http://") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not report its address");
+        Server { child, addr }
+    }
+
+    fn ws(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Send SIGTERM and wait for a clean exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("server did not exit after SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn register_and_login(addr: &str, email: &str) -> (String, String) {
+    let creds = json!({"email": email, "password": "correct horse"});
+    let registered = http::post_json(addr, "/user/register", &creds, None)
+        .await
+        .unwrap();
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    login(addr, email).await
+}
+
+async fn login(addr: &str, email: &str) -> (String, String) {
+    let creds = json!({"email": email, "password": "correct horse"});
+    let body = http::post_json(addr, "/user/login", &creds, None)
+        .await
+        .unwrap()
+        .json();
+    (
+        body["token"].as_str().expect("token").to_string(),
+        format!("n::{}", body["user"]["root_id"].as_str().expect("root_id")),
+    )
+}
+
+#[tokio::test]
+async fn zero_config_start_creates_the_data_dir_and_serves_the_demo_page() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(cwd.path(), &["--listen", "127.0.0.1:0"], &[]);
+    assert!(
+        cwd.path()
+            .join("switchboard-data/accounts.sqlite3")
+            .exists()
+    );
+    assert!(cwd.path().join("switchboard-data/token-secret").exists());
+    let page = http::get(&server.addr, "/", None).await.unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<html"), "{}", page.text());
+    let sdk = http::get(&server.addr, "/switchboard.js", None)
+        .await
+        .unwrap();
+    assert_eq!(sdk.status, 200);
+    assert!(sdk.header("content-type").unwrap().contains("javascript"));
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn environment_variables_set_listen_address_and_data_dir() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("elsewhere");
+    let server = Server::start(
+        cwd.path(),
+        &[],
+        &[
+            ("SWITCHBOARD_LISTEN", "127.0.0.1:0"),
+            ("SWITCHBOARD_DATA_DIR", data.to_str().unwrap()),
+        ],
+    );
+    assert!(data.join("accounts.sqlite3").exists());
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn demo_chat_walkers_behave_as_in_seed_000() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(cwd.path(), &["--listen", "127.0.0.1:0"], &[]);
+    let (token, root) = register_and_login(&server.addr, "alice@example.com").await;
+    let mut alice = JacClient::connect(
+        &server.ws(),
+        ConnectOptions::bearer(&token).channel("room_123"),
+    )
+    .await
+    .unwrap();
+    let mut guest = JacClient::connect(&server.ws(), ConnectOptions::default().channel("room_123"))
+        .await
+        .unwrap();
+
+    // chat_service: public, echoes.
+    let reply = guest
+        .call_walker("chat_service", json!({"message": "Hello, server!"}))
+        .await
+        .unwrap();
+    assert_eq!(reply["status"], 200);
+    assert_eq!(reply["reports"], json!(["Received: Hello, server!"]));
+
+    // send_chat_to_group: needs a login; reaches everyone in the room, default message.
+    let refused = guest
+        .call_walker("send_chat_to_group", json!({"channel_id": "room_123"}))
+        .await
+        .unwrap();
+    assert_eq!(refused["code"], "auth_required");
+    alice
+        .send_json(&json!({"type": "walker", "walker": "send_chat_to_group", "response": true, "context": {"channel_id": "room_123"}}))
+        .await
+        .unwrap();
+    // Alice is in the room too: the notification reaches her before the walker's reply.
+    let chat = json!({"type": "chat", "data": {"message": "Hello channel!"}});
+    assert_eq!(alice.recv_json().await.unwrap(), chat);
+    let reply = alice.recv_json().await.unwrap();
+    assert_eq!(reply["reports"], json!(["Message sent to channel!"]));
+    assert_eq!(guest.recv_json().await.unwrap(), chat);
+
+    // send_chat_to_client and send_chat_to_user, also over REST.
+    let reply = alice
+        .call_walker(
+            "send_chat_to_client",
+            json!({"client_id": guest.info.client_id.clone(), "message": "psst"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply["reports"], json!(["Message sent to client!"]));
+    assert_eq!(
+        guest.recv_json().await.unwrap(),
+        json!({"type": "chat", "data": {"message": "psst"}})
+    );
+    let rest = http::post_json(
+        &server.addr,
+        "/walker/send_chat_to_user",
+        &json!({"root_id": root}),
+        Some(&token),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rest.json(),
+        json!({"status": 200, "reports": ["Message sent to user!"]})
+    );
+    assert_eq!(
+        alice.recv_json().await.unwrap(),
+        json!({"type": "chat", "data": {"message": "Hello user!"}})
+    );
+
+    // self_progress_notif: six notifications from 0% to 100%, then the reply.
+    guest
+        .send_json(&json!({"type": "walker", "walker": "self_progress_notif", "response": true, "context": {}}))
+        .await
+        .unwrap();
+    for (i, pct) in ["0%", "20%", "40%", "60%", "80%", "100%"]
+        .iter()
+        .enumerate()
+    {
+        let frame = guest.recv_json().await.unwrap();
+        assert_eq!(frame["type"], "progress", "{frame}");
+        assert_eq!(frame["data"]["progress"], *pct, "step {i}");
+    }
+    let reply = guest.recv_json().await.unwrap();
+    assert_eq!(
+        reply["reports"],
+        json!(["0%", "20%", "40%", "60%", "80%", "100%"])
+    );
+    drop((alice, guest));
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn cli_creates_users_grants_roles_and_revokes_tokens() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let data = data.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .current_dir(cwd.path())
+            .args(args)
+            .args(["--data-dir", data])
+            .env("SWITCHBOARD_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&[
+        "user",
+        "create",
+        "--email",
+        "boss@example.com",
+        "--password",
+        "correct horse",
+        "--role",
+        "admin",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("admin"), "{out}");
+    let (ok, out) = run(&[
+        "user",
+        "create",
+        "--email",
+        "boss@example.com",
+        "--password",
+        "correct horse",
+    ]);
+    assert!(!ok, "duplicate must fail: {out}");
+    let (ok, out) = run(&[
+        "user",
+        "create",
+        "--email",
+        "worker@example.com",
+        "--password",
+        "correct horse",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&[
+        "user",
+        "grant",
+        "--email",
+        "worker@example.com",
+        "--role",
+        "ops",
+    ]);
+    assert!(ok, "{out}");
+
+    let server = Server::start(
+        cwd.path(),
+        &["--listen", "127.0.0.1:0", "--data-dir", data],
+        &[],
+    );
+    let login = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": "worker@example.com", "password": "correct horse"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(login.json()["user"]["roles"], json!(["ops"]));
+    let token = login.json()["token"].as_str().unwrap().to_string();
+    let (ok, out) = run(&["user", "revoke", "--email", "worker@example.com"]);
+    assert!(ok, "{out}");
+    let refused = http::post_json(&server.addr, "/user/revoke", &json!({}), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.json()["code"], "token_revoked");
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_socket_with_1001_and_exits_cleanly() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(cwd.path(), &["--listen", "127.0.0.1:0"], &[]);
+    let mut a = JacClient::connect(&server.ws(), ConnectOptions::default())
+        .await
+        .unwrap();
+    let mut b = JacClient::connect(&server.ws(), ConnectOptions::default())
+        .await
+        .unwrap();
+    // A walker in flight finishes before the close.
+    a.send_json(&json!({"type": "walker", "walker": "self_progress_notif", "response": true}))
+        .await
+        .unwrap();
+    assert_eq!(a.recv_json().await.unwrap()["data"]["progress"], "0%");
+    let exit = tokio::task::spawn_blocking(move || server.terminate());
+    let mut frames = 0;
+    let close = loop {
+        match a.recv(Duration::from_secs(10)).await.unwrap() {
+            Incoming::Json(frame) => {
+                frames += 1;
+                if frames == 6 {
+                    assert_eq!(frame["reports"].as_array().unwrap().len(), 6, "{frame}");
+                }
+            }
+            closed => break closed,
+        }
+    };
+    assert_eq!(frames, 6, "five more progress frames and the reply");
+    assert!(
+        matches!(
+            close,
+            Incoming::Closed {
+                code: Some(1001),
+                ..
+            }
+        ),
+        "{close:?}"
+    );
+    assert!(matches!(
+        b.recv(Duration::from_secs(10)).await.unwrap(),
+        Incoming::Closed {
+            code: Some(1001),
+            ..
+        }
+    ));
+    assert!(exit.await.unwrap().success());
+}
+
+#[tokio::test]
+async fn config_file_sets_limits_and_refuses_unknown_keys() {
+    let cwd = tempfile::tempdir().unwrap();
+    let good = cwd.path().join("good.toml");
+    std::fs::write(&good, "demo = false\n[limits]\nmax_frame_bytes = 200\n").unwrap();
+    let server = Server::start(
+        cwd.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            good.to_str().unwrap(),
+        ],
+        &[],
+    );
+    // demo = false: no page, no demo walkers.
+    assert_eq!(
+        http::get(&server.addr, "/", None).await.unwrap().status,
+        404
+    );
+    let mut client = JacClient::connect(&server.ws(), ConnectOptions::default())
+        .await
+        .unwrap();
+    client
+        .send_json(&json!({"type": "channel", "channel_ids": ["a"], "data": "x".repeat(300)}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.recv(Duration::from_secs(5)).await.unwrap(),
+        Incoming::Closed {
+            code: Some(1009),
+            ..
+        }
+    ));
+    drop(server);
+
+    let bad = cwd.path().join("bad.toml");
+    std::fs::write(&bad, "[limits]\nmax_frame = 1\n").unwrap();
+    let out = Command::new(BIN)
+        .current_dir(cwd.path())
+        .args(["--listen", "127.0.0.1:0", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("max_frame"), "{stderr}");
+}
