@@ -28,6 +28,9 @@ struct Cli {
     /// TOML config file; see config/switchboard.example.toml for every key and default.
     #[arg(long, env = "SWITCHBOARD_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Serve a WebSocket echo endpoint at PATH (for the Autobahn conformance suite).
+    #[arg(long, global = true)]
+    echo_path: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -78,7 +81,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = settings::load(cli.config.as_deref(), cli.listen, cli.data_dir)?;
+    let mut config = settings::load(cli.config.as_deref(), cli.listen, cli.data_dir)?;
+    if let Some(path) = cli.echo_path {
+        config.core.echo_path = Some(path);
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config.core, config.demo).await,
         Command::User(command) => manage_user(config.core, command).await,

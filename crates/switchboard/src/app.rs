@@ -23,6 +23,8 @@ use crate::walker::{Walker, WalkerRegistry};
 pub enum StartError {
     #[error("cannot prepare the data directory: {0}")]
     DataDir(#[from] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("cannot open the account store: {0}")]
     Store(#[from] StoreError),
 }
@@ -51,6 +53,13 @@ impl SwitchboardBuilder {
     /// Open the account store (creating the data directory and token secret on first start).
     pub async fn build(self) -> Result<Switchboard, StartError> {
         let config = self.config;
+        if let Some(path) = &config.echo_path
+            && (!path.starts_with('/') || path.contains('{'))
+        {
+            return Err(StartError::Config(format!(
+                "echo_path `{path}` must start with `/` and hold no route parameters"
+            )));
+        }
         std::fs::create_dir_all(&config.data_dir)?;
         let secret = load_or_create_secret(config.auth.token_secret.as_deref(), &config.data_dir)?;
         let store = AccountStore::open(&config.accounts_database_url()).await?;

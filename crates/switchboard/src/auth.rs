@@ -50,26 +50,31 @@ impl AuthError {
     }
 }
 
-/// Issues and verifies tokens, and resolves them to identities against the account store.
+/// The signing keys: issues tokens and checks their signature and expiry. Pure computation, no
+/// account lookup, so it is what the fuzz target for token parsing drives.
 #[derive(Clone)]
-pub struct Authenticator {
+pub struct TokenKeys {
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
     validation: Arc<Validation>,
-    ttl_secs: u64,
-    store: AccountStore,
 }
 
-impl std::fmt::Debug for Authenticator {
+impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator")
-            .field("ttl_secs", &self.ttl_secs)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenKeys").finish_non_exhaustive()
     }
 }
 
-impl Authenticator {
-    pub fn new(secret: &[u8], ttl_secs: u64, store: AccountStore) -> Self {
+/// What a verified token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub user_id: String,
+    pub token_version: i64,
+    pub expires_at: u64,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -77,23 +82,11 @@ impl Authenticator {
             encoding: Arc::new(EncodingKey::from_secret(secret)),
             decoding: Arc::new(DecodingKey::from_secret(secret)),
             validation: Arc::new(validation),
-            ttl_secs,
-            store,
         }
     }
 
-    pub fn store(&self) -> &AccountStore {
-        &self.store
-    }
-
-    /// A signed token for `user`, valid for the configured lifetime.
-    pub fn issue(&self, user: &UserRecord) -> String {
-        self.issue_with_lifetime(user, self.ttl_secs as i64)
-    }
-
-    /// A token whose expiry is `lifetime_secs` from now (negative: already expired; for tests
-    /// and tooling).
-    pub fn issue_with_lifetime(&self, user: &UserRecord, lifetime_secs: i64) -> String {
+    /// A token for `user` expiring `lifetime_secs` from now (negative: already expired).
+    pub fn issue(&self, user: &UserRecord, lifetime_secs: i64) -> String {
         let now = unix_seconds();
         let claims = Claims {
             sub: user.id.clone(),
@@ -108,8 +101,8 @@ impl Authenticator {
             .unwrap_or_default()
     }
 
-    /// Verify a token (with or without a `Bearer ` prefix) and load the account it names.
-    pub async fn authenticate(&self, presented: &str) -> Result<Identity, AuthError> {
+    /// Check a token (with or without a `Bearer ` prefix): HS256 only, signature, expiry.
+    pub fn verify(&self, presented: &str) -> Result<VerifiedToken, AuthError> {
         let token = strip_bearer(presented);
         if token.is_empty() {
             return Err(AuthError::Invalid);
@@ -120,12 +113,59 @@ impl Authenticator {
                 _ => AuthError::Invalid,
             })?
             .claims;
+        Ok(VerifiedToken {
+            user_id: claims.sub,
+            token_version: claims.ver,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+/// Issues tokens and resolves presented ones to identities against the account store.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    keys: TokenKeys,
+    ttl_secs: u64,
+    store: AccountStore,
+}
+
+impl Authenticator {
+    pub fn new(secret: &[u8], ttl_secs: u64, store: AccountStore) -> Self {
+        Self {
+            keys: TokenKeys::new(secret),
+            ttl_secs,
+            store,
+        }
+    }
+
+    pub fn store(&self) -> &AccountStore {
+        &self.store
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    /// A signed token for `user`, valid for the configured lifetime.
+    pub fn issue(&self, user: &UserRecord) -> String {
+        self.keys.issue(user, self.ttl_secs as i64)
+    }
+
+    /// A token whose expiry is `lifetime_secs` from now (negative: already expired; for tests
+    /// and tooling).
+    pub fn issue_with_lifetime(&self, user: &UserRecord, lifetime_secs: i64) -> String {
+        self.keys.issue(user, lifetime_secs)
+    }
+
+    /// Verify a token (with or without a `Bearer ` prefix) and load the account it names.
+    pub async fn authenticate(&self, presented: &str) -> Result<Identity, AuthError> {
+        let token = self.keys.verify(presented)?;
         let user = self
             .store
-            .user_by_id(&claims.sub)
+            .user_by_id(&token.user_id)
             .await?
             .ok_or(AuthError::Invalid)?;
-        if user.token_version != claims.ver {
+        if user.token_version != token.token_version {
             return Err(AuthError::Revoked);
         }
         Ok(identity_of(user))

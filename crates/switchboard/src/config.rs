@@ -19,6 +19,9 @@ pub struct Config {
     /// Where accounts live: `sqlite://PATH` or `postgres://...`. Default: `accounts.sqlite3` in
     /// `data_dir`.
     pub database_url: Option<String>,
+    /// Path of a WebSocket echo endpoint for conformance testing (e.g. `/echo`); off by default.
+    /// Must start with `/`.
+    pub echo_path: Option<String>,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub shutdown: ShutdownConfig,
@@ -30,6 +33,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             data_dir: PathBuf::from("switchboard-data"),
             database_url: None,
+            echo_path: None,
             auth: AuthConfig::default(),
             limits: Limits::default(),
             shutdown: ShutdownConfig::default(),

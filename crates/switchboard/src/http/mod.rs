@@ -3,6 +3,7 @@
 
 mod accounts;
 mod body;
+mod echo;
 mod error;
 mod jac;
 mod upgrade;
@@ -18,7 +19,11 @@ use crate::app::Switchboard;
 
 /// Every Switchboard route.
 pub fn router(app: Switchboard) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if let Some(path) = &app.config().echo_path {
+        router = router.route(path, get(echo::echo));
+    }
+    router
         .route("/websocket", get(jac::websocket))
         .route(
             "/walker/{name}",
