@@ -1,8 +1,11 @@
 //! [`Switchboard`]: the handle an application holds. It owns the hub, the walkers, the accounts
 //! and the background tasks, and is what every HTTP handler and session reaches through.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use dashmap::DashMap;
 
 use serde::Serialize;
 use tokio_util::task::TaskTracker;
@@ -74,7 +77,7 @@ impl SwitchboardBuilder {
             metrics.clone(),
         ));
         let publisher = Arc::new(Publisher::new(hub.clone(), self.backplane));
-        Ok(Switchboard {
+        let app = Switchboard {
             shared: Arc::new(Shared {
                 config,
                 hub,
@@ -85,8 +88,14 @@ impl SwitchboardBuilder {
                 sessions: TaskTracker::new(),
                 walker_runs: TaskTracker::new(),
                 draining: AtomicBool::new(false),
+                connections_per_ip: DashMap::new(),
             }),
-        })
+        };
+        tokio::spawn(crate::heartbeat::run(
+            Arc::downgrade(&app.shared.hub),
+            app.shared.config.heartbeat.clone(),
+        ));
+        Ok(app)
     }
 }
 
@@ -104,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) walker_runs: TaskTracker,
     /// Set once shutdown began: new upgrades are refused.
     pub(crate) draining: AtomicBool,
+    /// Open WebSockets per peer address, for `limits.max_connections_per_ip`.
+    pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
 }
 
 /// The running app. Cheap to clone; every clone is the same app.

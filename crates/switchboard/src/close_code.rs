@@ -26,14 +26,28 @@ impl CloseCode {
 pub const NORMAL: CloseCode = CloseCode::new(1000, "normal closure");
 /// The server is shutting down; reconnect (with jitter) to this or another node.
 pub const GOING_AWAY: CloseCode = CloseCode::new(1001, "server shutting down, reconnect");
-/// Sustained abuse of a limit.
-pub const POLICY_VIOLATION: CloseCode = CloseCode::new(1008, "policy violation");
+/// Sustained abuse of the message rate limit.
+pub const POLICY_VIOLATION: CloseCode =
+    CloseCode::new(1008, "policy violation: message rate over the limit");
 /// A frame or message over the size limit.
 pub const MESSAGE_TOO_BIG: CloseCode = CloseCode::new(1009, "message too big");
 /// Unexpected server failure; the cause is logged, never sent.
 pub const INTERNAL_ERROR: CloseCode = CloseCode::new(1011, "internal error");
-/// Over a connection limit; try again later.
-pub const TRY_AGAIN_LATER: CloseCode = CloseCode::new(1013, "server busy, try again later");
+/// Over the server's total connection limit; try again later.
+pub const TRY_AGAIN_LATER: CloseCode = CloseCode::new(
+    1013,
+    "connection limit reached: server full, try again later",
+);
+/// Over the per-address connection limit.
+pub const TOO_MANY_FROM_ADDRESS: CloseCode = CloseCode::new(
+    1013,
+    "connection limit reached: too many connections from this address",
+);
+/// Over the per-user connection limit.
+pub const TOO_MANY_FOR_USER: CloseCode = CloseCode::new(
+    1013,
+    "connection limit reached: too many connections for this user",
+);
 /// Nothing heard from the peer for the ping interval plus the timeout.
 pub const HEARTBEAT_TIMEOUT: CloseCode = CloseCode::new(4001, "heartbeat timeout");
 /// The outbound queue was full: the client did not read fast enough.
@@ -57,6 +71,8 @@ pub const ALL: &[CloseCode] = &[
     MESSAGE_TOO_BIG,
     INTERNAL_ERROR,
     TRY_AGAIN_LATER,
+    TOO_MANY_FROM_ADDRESS,
+    TOO_MANY_FOR_USER,
     HEARTBEAT_TIMEOUT,
     SLOW_CONSUMER,
     CLOSED_BY_SERVER,

@@ -22,8 +22,14 @@ pub struct Config {
     /// Path of a WebSocket echo endpoint for conformance testing (e.g. `/echo`); off by default.
     /// Must start with `/`.
     pub echo_path: Option<String>,
+    /// Origins allowed to open browser WebSockets, e.g. `https://app.example.com`. A request
+    /// without an `Origin` header (not a browser) is always allowed, and so is a same-origin one
+    /// (its host equals the `Host` header); any other origin is refused with 403 unless listed.
+    /// `["*"]` allows every origin. Default: empty (same-origin and non-browser clients only).
+    pub allowed_origins: Vec<String>,
     pub auth: AuthConfig,
     pub limits: Limits,
+    pub heartbeat: HeartbeatConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -34,8 +40,10 @@ impl Default for Config {
             data_dir: PathBuf::from("switchboard-data"),
             database_url: None,
             echo_path: None,
+            allowed_origins: Vec::new(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            heartbeat: HeartbeatConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }
@@ -96,6 +104,23 @@ pub struct Limits {
     pub max_inflight_walkers: usize,
     /// Largest HTTP request body (REST walkers, accounts), in bytes. Default 65536.
     pub max_http_body_bytes: usize,
+    /// Most WebSocket connections on this process; more are closed with 1013. Default 100000.
+    pub max_connections: usize,
+    /// Most WebSocket connections from one IP address; more are closed with 1013. Default 10000.
+    pub max_connections_per_ip: usize,
+    /// Most WebSocket connections of one logged-in user (the public user is not limited by
+    /// this); more are closed with 1013. Default 100.
+    pub max_connections_per_user: usize,
+    /// Sustained messages per second one connection may send. Default 100.
+    pub messages_per_sec: u32,
+    /// Messages a connection may send in a burst above the sustained rate. Default 200.
+    pub message_burst: u32,
+    /// Consecutive rate-limited messages after which the connection is closed with 1008.
+    /// Default 50.
+    pub max_rate_limited_in_a_row: u32,
+    /// Time a new TCP connection has to send its complete HTTP request head (slow-loris guard),
+    /// in milliseconds. Default 10000.
+    pub handshake_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -107,7 +132,44 @@ impl Default for Limits {
             outbound_queue_bytes: 4 * 1024 * 1024,
             max_inflight_walkers: 32,
             max_http_body_bytes: 64 * 1024,
+            max_connections: 100_000,
+            max_connections_per_ip: 10_000,
+            max_connections_per_user: 100,
+            messages_per_sec: 100,
+            message_burst: 200,
+            max_rate_limited_in_a_row: 50,
+            handshake_timeout_ms: 10_000,
         }
+    }
+}
+
+/// Liveness of idle connections. One sweep task serves every connection: no timer per
+/// connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// A connection silent this long is sent a WebSocket ping, in milliseconds. Default 30000.
+    pub interval_ms: u64,
+    /// A connection silent for the interval plus this long is closed with 4001, in
+    /// milliseconds. Default 5000.
+    pub timeout_ms: u64,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 30_000,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+impl HeartbeatConfig {
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.max(1))
+    }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 }
 

@@ -15,7 +15,9 @@
 //! - [`auth`]: issuing and verifying tokens; [`identity`]: who a caller is.
 //! - [`accounts`]: registration, login, revocation, roles; [`store`]: where accounts live.
 //! - [`http`]: the axum router: upgrade endpoints, REST walkers, accounts, metrics.
-//! - [`shutdown`]: signals and the graceful shutdown sequence.
+//! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
+//! - [`rate_limit`]: the per-connection message budget.
+//! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
 //! - [`config`]: every setting with its default; [`stats`]: counters; [`close_code`]: the
 //!   close-code contract; [`ids`]: identifier formats.
 //!
@@ -28,11 +30,13 @@ pub mod backplane;
 pub mod close_code;
 pub mod config;
 pub mod dialect;
+pub mod heartbeat;
 pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod ids;
 pub mod notify;
+pub mod rate_limit;
 pub mod shutdown;
 pub mod socket;
 pub mod stats;

@@ -1,11 +1,19 @@
 //! Graceful shutdown: wait for SIGINT or SIGTERM, stop accepting, let in-flight walkers finish
 //! within a deadline, close every socket with 1001 (reconnect), then return.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 use crate::app::Switchboard;
 
@@ -34,22 +42,68 @@ pub async fn signal() {
 
 /// Serve `router` (which should include [`crate::http::router`]) on `listener` until `stop`
 /// resolves, then shut down gracefully.
+///
+/// The accept loop gives every connection `limits.handshake_timeout_ms` to send its request head
+/// (a slow-loris connection is dropped), records the peer address for the per-address connection
+/// limit, and lets WebSocket upgrades through.
 pub async fn serve(
     app: Switchboard,
     router: Router,
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let stop_accepting = CancellationToken::new();
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
-        .into_future();
-    let server = tokio::spawn(server);
-    stop.await;
-    stop_accepting.cancel();
-    app.shutdown().await;
-    match server.await {
-        Ok(result) => result,
-        Err(join) => Err(std::io::Error::other(join)),
+    let handshake_timeout = Duration::from_millis(app.config().limits.handshake_timeout_ms.max(1));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout)
+        .keep_alive(true);
+    // HTTP connections (not yet upgraded) and the signal that asks them to finish.
+    let connections = TaskTracker::new();
+    let closing = CancellationToken::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection = http
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let closing = closing.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = closing.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%peer, %err, "http connection ended with an error");
+            }
+        });
     }
+    drop(listener);
+    app.shutdown().await;
+    // Idle keep-alive HTTP connections close now; requests in flight get the close grace.
+    closing.cancel();
+    connections.close();
+    let _ = tokio::time::timeout(app.config().shutdown.close_grace(), connections.wait()).await;
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! [`crate::close_code`]. Every dialect's session runs on this loop.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
@@ -11,6 +11,7 @@ use tokio_websockets::{Message, Payload, WebSocketStream};
 
 use crate::close_code::{self, CloseCode};
 use crate::hub::{Connection, Hub};
+use crate::rate_limit::{MessageBudget, Verdict};
 use crate::stats::Metrics;
 
 /// The upgraded stream every session runs on.
@@ -22,6 +23,8 @@ pub trait MessageHandler: Send {
     fn on_text(&mut self, text: &str) -> impl std::future::Future<Output = ()> + Send;
     /// A binary message.
     fn on_binary(&mut self, data: &[u8]) -> impl std::future::Future<Output = ()> + Send;
+    /// A message refused by the rate limit; the next one is allowed after `retry_after_ms`.
+    fn on_rate_limited(&mut self, retry_after_ms: u64);
 }
 
 /// Run `socket` for `conn` until either side closes, then unregister it from `hub`.
@@ -30,6 +33,7 @@ pub async fn drive<H: MessageHandler>(
     hub: Arc<Hub>,
     conn: Arc<Connection>,
     mut handler: H,
+    mut budget: MessageBudget,
     close_grace: Duration,
 ) {
     let metrics = hub.metrics().clone();
@@ -38,10 +42,13 @@ pub async fn drive<H: MessageHandler>(
             () = conn.outbound.ready() => {
                 let batch = conn.outbound.drain();
                 Metrics::sub(&metrics.outbound_queued_bytes, batch.bytes as u64);
-                if !batch.frames.is_empty() {
+                if !batch.frames.is_empty() || batch.ping {
                     let write = async {
                         for frame in batch.frames {
                             socket.feed(Message::text(Payload::from(frame))).await?;
+                        }
+                        if batch.ping {
+                            socket.feed(Message::ping(Payload::from(&b""[..]))).await?;
                         }
                         socket.flush().await
                     };
@@ -72,12 +79,29 @@ pub async fn drive<H: MessageHandler>(
                     }
                     Some(Ok(message)) => {
                         Metrics::inc(&metrics.frames_received);
+                        conn.mark_seen(hub.now_ms());
+                        // Pings are answered by the WebSocket layer; pongs and closes only count
+                        // as signs of life.
+                        if !(message.is_text() || message.is_binary()) {
+                            continue;
+                        }
+                        match budget.check(Instant::now()) {
+                            Verdict::Allowed => {}
+                            Verdict::Refused { retry_after_ms } => {
+                                Metrics::inc(&metrics.messages_rate_limited);
+                                handler.on_rate_limited(retry_after_ms);
+                                continue;
+                            }
+                            Verdict::Abusive => {
+                                Metrics::inc(&metrics.rate_limit_closes);
+                                break Some(close_code::POLICY_VIOLATION);
+                            }
+                        }
                         if let Some(text) = message.as_text() {
                             handler.on_text(text).await;
-                        } else if message.is_binary() {
+                        } else {
                             handler.on_binary(message.as_payload()).await;
                         }
-                        // Pings are answered by the WebSocket layer; pongs and closes need nothing.
                     }
                 }
             }
@@ -96,7 +120,7 @@ enum Written {
 }
 
 /// Send a close frame and wait (bounded) for the peer's answer, so the close is clean.
-async fn close_socket(socket: &mut Socket, code: CloseCode, grace: Duration) {
+pub(crate) async fn close_socket(socket: &mut Socket, code: CloseCode, grace: Duration) {
     let Ok(ws_code) = tokio_websockets::CloseCode::try_from(code.code) else {
         return;
     };

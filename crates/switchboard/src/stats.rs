@@ -63,6 +63,16 @@ metrics! {
     walker_failures: "counter",
     /// Tokens refused (invalid, expired, forged or revoked).
     tokens_refused: "counter",
+    /// Connections closed for silence (close code 4001).
+    heartbeat_timeouts: "counter",
+    /// Client messages refused by the per-connection rate limit.
+    messages_rate_limited: "counter",
+    /// Connections closed for sustained rate-limit abuse (close code 1008).
+    rate_limit_closes: "counter",
+    /// Upgrades refused by a connection limit (total, per IP or per user; close code 1013).
+    connections_refused_limit: "counter",
+    /// Browser upgrades refused because of their Origin (HTTP 403).
+    origins_refused: "counter",
 }
 
 impl Metrics {

@@ -1,6 +1,7 @@
 //! `GET /websocket`: the Jac Cloud dialect's endpoint.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Request, StatusCode, header};
 use serde::Deserialize;
 
+use super::admission;
 use super::error::ApiError;
 use super::upgrade::PendingUpgrade;
 use crate::app::Switchboard;
@@ -15,6 +17,7 @@ use crate::dialect::Dialect;
 use crate::dialect::jac::session::JacSession;
 use crate::identity::Identity;
 use crate::ids::new_client_id;
+use crate::rate_limit::MessageBudget;
 use crate::stats::Metrics;
 
 /// Longest accepted `channel_id`, in bytes.
@@ -45,6 +48,8 @@ async fn upgrade(app: Switchboard, request: &mut Request<Body>) -> Result<Respon
         .map(|q| q.0)
         .map_err(|_| ApiError::bad_request("invalid_query", "query string is malformed"))?;
     let pending = PendingUpgrade::from_request(request)?;
+    admission::check_origin(&app, request.headers())?;
+    let peer_ip = admission::peer_ip(request);
     let channel = match query.channel_id.filter(|c| !c.is_empty()) {
         Some(channel) if channel.len() > MAX_CHANNEL_ID_BYTES => {
             return Err(ApiError::bad_request(
@@ -72,11 +77,20 @@ async fn upgrade(app: Switchboard, request: &mut Request<Body>) -> Result<Respon
         },
     };
 
+    let admitted = admission::admit(&app, peer_ip, &identity);
     let (response, socket) = pending.accept(app.config().limits.max_frame_bytes);
     let sessions = app.shared.sessions.clone();
     sessions.spawn(async move {
-        let Some(socket) = socket.await else {
+        let Some(mut socket) = socket.await else {
             return;
+        };
+        let grace = app.config().shutdown.close_grace();
+        let _address_slot = match admitted {
+            Ok(slot) => slot,
+            Err(code) => {
+                crate::socket::close_socket(&mut socket, code, grace).await;
+                return;
+            }
         };
         let hub = app.hub().clone();
         let Ok(conn) = hub.register(
@@ -90,8 +104,14 @@ async fn upgrade(app: Switchboard, request: &mut Request<Body>) -> Result<Respon
         };
         let session = JacSession::new(app.clone(), conn.clone());
         session.greet(refused.as_ref());
-        let grace = app.config().shutdown.close_grace();
-        crate::socket::drive(socket, hub, conn, session, grace).await;
+        let limits = &app.config().limits;
+        let budget = MessageBudget::new(
+            limits.messages_per_sec,
+            limits.message_burst,
+            limits.max_rate_limited_in_a_row,
+            Instant::now(),
+        );
+        crate::socket::drive(socket, hub, conn, session, budget, grace).await;
     });
     Ok(response)
 }

@@ -1,7 +1,7 @@
 //! One live connection as the hub sees it: its ids, identity, channels and outbound queue.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -22,6 +22,10 @@ pub struct Connection {
     membership: Mutex<Membership>,
     pub(crate) outbound: OutboundQueue,
     inflight_walkers: AtomicUsize,
+    /// When the peer was last heard from, in milliseconds on the hub's clock.
+    last_seen_ms: AtomicU64,
+    /// When the heartbeat last pinged it, in milliseconds on the hub's clock.
+    last_ping_ms: AtomicU64,
 }
 
 /// What the hub's indexes hold this connection under; changed only through the hub.
@@ -38,6 +42,7 @@ impl Connection {
         dialect: Dialect,
         identity: Identity,
         outbound: OutboundQueue,
+        now_ms: u64,
     ) -> Self {
         Self {
             key,
@@ -49,6 +54,8 @@ impl Connection {
             }),
             outbound,
             inflight_walkers: AtomicUsize::new(0),
+            last_seen_ms: AtomicU64::new(now_ms),
+            last_ping_ms: AtomicU64::new(now_ms),
         }
     }
 
@@ -71,6 +78,23 @@ impl Connection {
 
     pub(crate) fn membership(&self) -> parking_lot::MutexGuard<'_, Membership> {
         self.membership.lock()
+    }
+
+    /// Record that the peer sent something (any frame, including a pong).
+    pub(crate) fn mark_seen(&self, now_ms: u64) {
+        self.last_seen_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn last_seen_ms(&self) -> u64 {
+        self.last_seen_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn last_ping_ms(&self) -> u64 {
+        self.last_ping_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_pinged(&self, now_ms: u64) {
+        self.last_ping_ms.store(now_ms, Ordering::Relaxed);
     }
 
     /// Reserve a walker slot; `false` when `limit` calls are already running.

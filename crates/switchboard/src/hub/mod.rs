@@ -12,6 +12,7 @@ mod outbound;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use dashmap::DashMap;
 
@@ -40,6 +41,8 @@ pub struct ClientIdInUse;
 
 #[derive(Debug)]
 pub struct Hub {
+    /// Origin of the hub's millisecond clock (liveness timestamps).
+    epoch: Instant,
     next_key: AtomicU64,
     clients: DashMap<Arc<str>, Arc<Connection>>,
     users: DashMap<Arc<str>, Members>,
@@ -51,6 +54,7 @@ pub struct Hub {
 impl Hub {
     pub fn new(queue_bounds: QueueBounds, metrics: Arc<Metrics>) -> Self {
         Self {
+            epoch: Instant::now(),
             next_key: AtomicU64::new(1),
             clients: DashMap::new(),
             users: DashMap::new(),
@@ -62,6 +66,11 @@ impl Hub {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Milliseconds since the hub started: the clock of liveness timestamps.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     /// Add a connection under `client_id`, as `identity`, subscribed to `channels`.
@@ -80,6 +89,7 @@ impl Hub {
             dialect,
             identity.clone(),
             queue,
+            self.now_ms(),
         ));
         match self.clients.entry(client_id) {
             dashmap::Entry::Occupied(_) => return Err(ClientIdInUse),
@@ -162,6 +172,19 @@ impl Hub {
 
     pub fn connection_count(&self) -> usize {
         self.clients.len()
+    }
+
+    /// Live connections of one user (root id).
+    pub fn user_connection_count(&self, root_id: &str) -> usize {
+        self.users.get(root_id).map_or(0, |m| m.len())
+    }
+
+    /// Visit every connection (for the heartbeat sweep). Holds each index shard's read lock only
+    /// while visiting that shard.
+    pub fn for_each_connection(&self, mut visit: impl FnMut(&Arc<Connection>)) {
+        for conn in self.clients.iter() {
+            visit(conn.value());
+        }
     }
 
     pub fn channel_size(&self, channel: &str) -> usize {

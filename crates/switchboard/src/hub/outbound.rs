@@ -31,6 +31,8 @@ pub enum PushOutcome {
 struct QueueState {
     frames: VecDeque<Bytes>,
     bytes: usize,
+    /// A WebSocket ping is due (set by the heartbeat sweep).
+    ping: bool,
     close: Option<CloseCode>,
 }
 
@@ -51,6 +53,8 @@ pub struct OutboundQueue {
 pub struct Batch {
     pub frames: Vec<Bytes>,
     pub bytes: usize,
+    /// Send a WebSocket ping after the frames.
+    pub ping: bool,
     pub close: Option<CloseCode>,
 }
 
@@ -103,6 +107,17 @@ impl OutboundQueue {
         true
     }
 
+    /// Ask the connection to send a WebSocket ping.
+    pub fn request_ping(&self) {
+        let mut state = self.state.lock();
+        if state.close.is_some() || state.ping {
+            return;
+        }
+        state.ping = true;
+        drop(state);
+        self.ready.notify_one();
+    }
+
     pub fn is_closing(&self) -> bool {
         self.state.lock().close.is_some()
     }
@@ -124,6 +139,7 @@ impl OutboundQueue {
         Batch {
             frames,
             bytes,
+            ping: std::mem::take(&mut state.ping),
             close: state.close,
         }
     }

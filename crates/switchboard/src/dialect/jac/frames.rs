@@ -43,6 +43,16 @@ pub fn error(code: &str, message: &str) -> Bytes {
     encode(&json!({"type": "error", "error": message, "code": code}))
 }
 
+/// `{"type":"error","code":"rate_limited","retry_after_ms":N,...}`: the message was dropped.
+pub fn rate_limited(retry_after_ms: u64) -> Bytes {
+    encode(&json!({
+        "type": "error",
+        "error": format!("message rate over the limit; message dropped, retry after {retry_after_ms} ms"),
+        "code": "rate_limited",
+        "retry_after_ms": retry_after_ms,
+    }))
+}
+
 /// `{"type":"pong"}`.
 pub fn pong() -> Bytes {
     Bytes::from_static(br#"{"type":"pong"}"#)

@@ -164,6 +164,11 @@ impl MessageHandler for JacSession {
         }
     }
 
+    fn on_rate_limited(&mut self, retry_after_ms: u64) {
+        Metrics::inc(&self.app.metrics().client_errors);
+        self.send(frames::rate_limited(retry_after_ms));
+    }
+
     async fn on_binary(&mut self, _data: &[u8]) {
         self.send_error(
             "binary_not_supported",
