@@ -66,6 +66,7 @@ export const DEFAULTS = Object.freeze({
     maxDelayMs: 30000,
     maxAttempts: Infinity,
     jitter: 0.5,
+    restartSpreadMs: 3000,
   }),
   heartbeatMs: 25000,
   connectTimeoutMs: 10000,
@@ -298,6 +299,7 @@ function mergeOptions(options) {
   r.maxDelayMs = Math.max(r.baseDelayMs, Number(r.maxDelayMs) || 0);
   r.maxAttempts = r.maxAttempts === null || r.maxAttempts === undefined ? Infinity : Math.max(0, Number(r.maxAttempts));
   r.jitter = Math.min(1, Math.max(0, Number(r.jitter) || 0));
+  r.restartSpreadMs = Math.max(0, Number(r.restartSpreadMs) || 0);
   o.heartbeatMs = Math.max(0, Number(o.heartbeatMs) || 0);
   o.connectTimeoutMs = Math.max(0, Number(o.connectTimeoutMs) || 0);
   o.walkerTimeoutMs = Math.max(0, Number(o.walkerTimeoutMs) || 0);
@@ -419,7 +421,9 @@ export class SwitchboardConnection {
    * handshake ('queued'). After disconnect() nothing is sent ('dropped').
    */
   send(data) {
-    return this._sendOrQueue(JSON.stringify(data));
+    const text = JSON.stringify(data);
+    if (typeof text !== 'string') throw new TypeError('switchboard: send() needs a JSON-serialisable value');
+    return this._sendOrQueue(text);
   }
 
   /**
@@ -643,10 +647,10 @@ export class SwitchboardConnection {
     this._clearTimers();
     this._failInFlight('connection_lost', `switchboard: connection lost (${code}${reason ? ` ${reason}` : ''}) before the reply`, false);
     if (this._stopped) return;
-    this._scheduleReconnect();
+    this._scheduleReconnect(code);
   }
 
-  _scheduleReconnect() {
+  _scheduleReconnect(code) {
     const r = this._opts.reconnect;
     if (this._attempts >= r.maxAttempts) {
       this._log(`gave up after ${this._attempts} reconnect attempts`);
@@ -656,7 +660,12 @@ export class SwitchboardConnection {
       return;
     }
     this._attempts += 1;
-    const delay = backoffDelay(this._attempts, r);
+    let delay = backoffDelay(this._attempts, r);
+    if (code === CloseCode.GOING_AWAY && this._attempts === 1 && r.restartSpreadMs > 0) {
+      // The server is restarting and closed every socket at once: spread the first attempts out
+      // so that the restart does not turn into a thundering herd.
+      delay += Math.round(Math.random() * r.restartSpreadMs);
+    }
     this._log(`reconnect attempt ${this._attempts} in ${delay} ms`);
     this._setStatus(Status.RECONNECTING);
     this._timers.reconnect = setTimeout(() => this._open(), delay);
