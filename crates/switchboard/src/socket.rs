@@ -23,8 +23,9 @@ pub trait MessageHandler: Send {
     fn on_text(&mut self, text: &str) -> impl std::future::Future<Output = ()> + Send;
     /// A binary message.
     fn on_binary(&mut self, data: &[u8]) -> impl std::future::Future<Output = ()> + Send;
-    /// A message refused by the rate limit; the next one is allowed after `retry_after_ms`.
-    fn on_rate_limited(&mut self, retry_after_ms: u64);
+    /// A message refused by the rate limit (its text, if it was a text message); the next one is
+    /// allowed after `retry_after_ms`.
+    fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64);
 }
 
 /// Run `socket` for `conn` until either side closes, then unregister it from `hub`.
@@ -89,7 +90,7 @@ pub async fn drive<H: MessageHandler>(
                             Verdict::Allowed => {}
                             Verdict::Refused { retry_after_ms } => {
                                 Metrics::inc(&metrics.messages_rate_limited);
-                                handler.on_rate_limited(retry_after_ms);
+                                handler.on_rate_limited(message.as_text(), retry_after_ms);
                                 continue;
                             }
                             Verdict::Abusive => {

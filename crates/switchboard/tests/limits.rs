@@ -46,8 +46,25 @@ async fn messages_over_the_rate_get_a_retry_hint_and_abuse_closes_with_1008() {
         }
     }
     assert_eq!((pongs, limited), (5, 3));
+    // A refused walker call is answered as that call, with its id.
+    for id in 0..6 {
+        client
+            .send_json(&json!({"type": "walker", "walker": "echo", "response": true, "context": {"message": "m"}, "id": id}))
+            .await
+            .unwrap();
+    }
+    let mut refused_ids = Vec::new();
+    for _ in 0..6 {
+        let frame = client.recv_json().await.unwrap();
+        if frame["code"] == "rate_limited" {
+            assert_eq!(frame["type"], "walker");
+            assert_eq!(frame["walker"], "echo");
+            refused_ids.push(frame["id"].as_u64().unwrap());
+        }
+    }
+    assert!(!refused_ids.is_empty());
     // After a pause the budget is back.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_alive(&mut client).await;
 
     // Flooding on regardless is abuse.

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::events::WalkerEvent;
 use crate::hub::Connection;
 use crate::walker::Reports;
 
@@ -43,14 +44,22 @@ pub fn error(code: &str, message: &str) -> Bytes {
     encode(&json!({"type": "error", "error": message, "code": code}))
 }
 
-/// `{"type":"error","code":"rate_limited","retry_after_ms":N,...}`: the message was dropped.
-pub fn rate_limited(retry_after_ms: u64) -> Bytes {
-    encode(&json!({
-        "type": "error",
-        "error": format!("message rate over the limit; message dropped, retry after {retry_after_ms} ms"),
-        "code": "rate_limited",
-        "retry_after_ms": retry_after_ms,
-    }))
+/// The message was dropped by the rate limit: `{"type":"error","code":"rate_limited",
+/// "retry_after_ms":N,...}`, or, for a walker call, the walker error shape with its `id`.
+pub fn rate_limited(walker: Option<&WalkerEvent>, retry_after_ms: u64) -> Bytes {
+    let message =
+        format!("message rate over the limit; message dropped, retry after {retry_after_ms} ms");
+    let mut frame = match walker {
+        Some(call) => {
+            json!({"type": "walker", "walker": call.walker, "error": message, "code": "rate_limited"})
+        }
+        None => json!({"type": "error", "error": message, "code": "rate_limited"}),
+    };
+    frame["retry_after_ms"] = json!(retry_after_ms);
+    if let Some(id) = walker.and_then(|call| call.id.clone()) {
+        frame["id"] = id;
+    }
+    encode(&frame)
 }
 
 /// `{"type":"pong"}`.

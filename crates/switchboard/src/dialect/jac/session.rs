@@ -164,9 +164,14 @@ impl MessageHandler for JacSession {
         }
     }
 
-    fn on_rate_limited(&mut self, retry_after_ms: u64) {
+    fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64) {
         Metrics::inc(&self.app.metrics().client_errors);
-        self.send(frames::rate_limited(retry_after_ms));
+        // A refused walker call is answered as that call, so a client can fail it at once.
+        let walker = text.and_then(|t| match events::parse(t, self.limits) {
+            Ok(ClientEvent::Walker(call)) => Some(call),
+            _ => None,
+        });
+        self.send(frames::rate_limited(walker.as_ref(), retry_after_ms));
     }
 
     async fn on_binary(&mut self, _data: &[u8]) {
