@@ -19,7 +19,8 @@
 //! - [`rate_limit`]: the per-connection message budget.
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
 //! - [`config`]: every setting with its default; [`stats`]: counters; [`close_code`]: the
-//!   close-code contract; [`ids`]: identifier formats.
+//!   close-code contract; [`ids`]: identifier formats; [`json`]: client JSON with
+//!   field-naming errors.
 //!
 //! `docs/design.md` in the repository explains how the other dialects and the backplanes plug in.
 
@@ -35,6 +36,7 @@ pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod ids;
+pub mod json;
 pub mod notify;
 pub mod rate_limit;
 pub mod shutdown;

@@ -277,24 +277,7 @@ impl Walker {
 
 /// Deserialize a context, naming the offending field on failure.
 fn parse_context<C: DeserializeOwned>(raw: &RawValue) -> Result<C, String> {
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let detail = strip_position(&err.inner().to_string());
-        if path == "." || path.is_empty() {
-            detail
-        } else {
-            format!("field `{path}`: {detail}")
-        }
-    })
-}
-
-/// serde_json appends " at line L column C"; callers sent one line of JSON, so it is noise.
-pub(crate) fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
+    crate::json::deserialize_named(raw.get())
 }
 
 /// All walkers of an app, by name. Fixed once the app is built.

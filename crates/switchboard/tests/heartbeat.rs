@@ -56,3 +56,23 @@ async fn peer_that_answers_pings_stays_connected() {
     assert_alive(&mut client).await;
     assert_eq!(server.metric(|m| &m.heartbeat_timeouts), 0);
 }
+
+#[tokio::test]
+async fn client_pings_are_answered_with_pongs() {
+    use futures_util::SinkExt;
+    use tokio_websockets::Message;
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client
+        .socket_mut()
+        .send(Message::ping(&b"are you there"[..]))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(2), client.socket_mut().next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(pong.is_pong());
+    assert_eq!(&pong.as_payload()[..], b"are you there");
+}

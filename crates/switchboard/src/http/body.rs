@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
-use crate::walker::strip_position;
+use crate::json::{self, ObjectError};
 
 /// The whole body, or 413 past `limit` bytes.
 pub async fn read_bytes(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
@@ -26,36 +26,20 @@ pub async fn read_object(body: Body, limit: usize) -> Result<Box<RawValue>, ApiE
     if text.trim().is_empty() {
         return RawValue::from_string("{}".into()).map_err(ApiError::internal);
     }
-    let raw: Box<RawValue> = serde_json::from_str(text).map_err(|err| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!(
-                "body is not valid JSON: {}",
-                strip_position(&err.to_string())
-            ),
-        )
+    let raw = json::parse_object(text).map_err(|err| match err {
+        ObjectError::NotJson(reason) => {
+            ApiError::bad_request("invalid_json", format!("body is not valid JSON: {reason}"))
+        }
+        ObjectError::NotAnObject => {
+            ApiError::bad_request("not_an_object", "body must be a JSON object")
+        }
     })?;
-    if !raw.get().trim_start().starts_with('{') {
-        return Err(ApiError::bad_request(
-            "not_an_object",
-            "body must be a JSON object",
-        ));
-    }
     Ok(raw)
 }
 
 /// A JSON body deserialized into `T`, naming the offending field on failure.
 pub async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
     let raw = read_object(body, limit).await?;
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let detail = strip_position(&err.inner().to_string());
-        let message = if path == "." {
-            detail
-        } else {
-            format!("field `{path}`: {detail}")
-        };
-        ApiError::bad_request("invalid_field", message)
-    })
+    json::deserialize_named(raw.get())
+        .map_err(|message| ApiError::bad_request("invalid_field", message))
 }

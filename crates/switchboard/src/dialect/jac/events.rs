@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::walker::strip_position;
+use crate::json::{self, ObjectError, strip_position};
 
 /// One client event.
 #[derive(Debug)]
@@ -139,21 +139,15 @@ impl Fields {
 
 /// Parse one text frame.
 pub fn parse(text: &str, limits: ParseLimits) -> Result<ClientEvent, EventError> {
-    let value: Box<RawValue> = serde_json::from_str(text).map_err(|err| {
-        EventError::new(
-            "invalid_json",
-            format!(
-                "frame is not valid JSON: {}",
-                strip_position(&err.to_string())
-            ),
-        )
-    })?;
-    if !value.get().trim_start().starts_with('{') {
-        return Err(EventError::new(
+    let value = json::parse_object(text).map_err(|err| match err {
+        ObjectError::NotJson(reason) => {
+            EventError::new("invalid_json", format!("frame is not valid JSON: {reason}"))
+        }
+        ObjectError::NotAnObject => EventError::new(
             "not_an_object",
             "frame must be a JSON object with a `type` field",
-        ));
-    }
+        ),
+    })?;
     let fields = Fields(
         serde_json::from_str(value.get())
             .map_err(|err| EventError::new("invalid_json", strip_position(&err.to_string())))?,
