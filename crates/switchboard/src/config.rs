@@ -16,8 +16,8 @@ pub struct Config {
     /// Directory for the embedded account database and the generated token secret.
     /// Created on first start. Default `switchboard-data` (relative to the working directory).
     pub data_dir: PathBuf,
-    /// Where accounts live: `sqlite://PATH` or `postgres://...`. Default: `accounts.sqlite3` in
-    /// `data_dir`.
+    /// Where accounts live: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`. Default:
+    /// `accounts.sqlite3` in `data_dir`.
     pub database_url: Option<String>,
     /// Path of a WebSocket echo endpoint for conformance testing (e.g. `/echo`); off by default.
     /// Must start with `/`.

@@ -1,10 +1,15 @@
-//! Where accounts live. SQLite is the embedded default (a file in the data directory, created on
-//! first start). A PostgreSQL store for clusters will be a sibling module behind the same
-//! [`AccountStore`] surface.
+//! Where accounts live: SQLite (the embedded default: a file in the data directory, created on
+//! first start) or PostgreSQL (for several processes sharing accounts), chosen by the URL.
+//!
+//! Both run the same SQL through sqlx's `Any` driver; the statements use only syntax the two
+//! share (`$n` placeholders, `ON CONFLICT DO NOTHING`, `BIGINT`). sqlx runs SQLite on its own
+//! worker thread and PostgreSQL over async sockets, so no query blocks the reactor.
 
-mod sqlite;
+use std::sync::Once;
 
-pub use sqlite::SqliteStore;
+use sqlx::AnyPool;
+use sqlx::Row;
+use sqlx::any::AnyPoolOptions;
 
 /// A stored account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,58 +33,166 @@ pub enum StoreError {
     EmailTaken,
     #[error("no such account")]
     NotFound,
+    #[error("unsupported database url `{0}` (expected sqlite://PATH or postgres://...)")]
+    UnsupportedUrl(String),
     #[error("account store failure: {0}")]
     Backend(#[from] sqlx::Error),
     #[error("account store failure: {0}")]
     Io(#[from] std::io::Error),
 }
 
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        root_id TEXT NOT NULL UNIQUE,
+        token_version BIGINT NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS user_roles (
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        PRIMARY KEY (user_id, role)
+    )",
+];
+
 /// The account store the app was configured with.
 #[derive(Debug, Clone)]
-pub enum AccountStore {
-    Sqlite(SqliteStore),
+pub struct AccountStore {
+    pool: AnyPool,
 }
 
 impl AccountStore {
-    /// Open (and create, for SQLite) the store at `url`.
+    /// Open the store at `url` (`sqlite://PATH`, created with its directory on first use, or
+    /// `postgres://...`) and create the tables if they are missing.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            return Ok(AccountStore::Sqlite(SqliteStore::open(path).await?));
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let (url, max_connections) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or_default();
+            if let Some(dir) = std::path::Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            // rwc: create the file if missing. SQLite serializes writers anyway.
+            (format!("sqlite://{path}?mode=rwc"), 4)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_string(), 8)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(&url)
+            .await?;
+        if url.starts_with("sqlite://") {
+            // Readers do not block the writer; the setting persists in the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .fetch_all(&pool)
+                .await?;
         }
-        Err(StoreError::Io(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            format!("unsupported database url `{url}` (expected sqlite://PATH)"),
-        )))
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await?;
+        }
+        Ok(Self { pool })
     }
 
     pub async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        match self {
-            AccountStore::Sqlite(s) => s.insert_user(user).await,
+        let result = sqlx::query(
+            "INSERT INTO users (id, email, password_hash, root_id, token_version, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(&user.root_id)
+        .bind(user.token_version)
+        .bind(crate::ids::unix_seconds() as i64)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(StoreError::EmailTaken);
+            }
+            Err(err) => return Err(err.into()),
         }
+        for role in &user.roles {
+            self.grant_role(&user.id, role).await?;
+        }
+        Ok(())
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        match self {
-            AccountStore::Sqlite(s) => s.user_by_email(email).await,
-        }
+        self.fetch_user(
+            "SELECT id, email, password_hash, root_id, token_version FROM users WHERE email = $1",
+            email,
+        )
+        .await
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        match self {
-            AccountStore::Sqlite(s) => s.user_by_id(id).await,
-        }
+        self.fetch_user(
+            "SELECT id, email, password_hash, root_id, token_version FROM users WHERE id = $1",
+            id,
+        )
+        .await
+    }
+
+    async fn fetch_user(&self, sql: &str, value: &str) -> Result<Option<UserRecord>, StoreError> {
+        let Some(row) = sqlx::query(sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        let roles = sqlx::query("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| r.try_get::<String, _>("role"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(UserRecord {
+            id,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+            root_id: row.try_get("root_id")?,
+            token_version: row.try_get("token_version")?,
+            roles,
+        }))
     }
 
     /// Invalidate every token issued so far for this user.
     pub async fn bump_token_version(&self, id: &str) -> Result<(), StoreError> {
-        match self {
-            AccountStore::Sqlite(s) => s.bump_token_version(id).await,
+        let done = sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
         }
+        Ok(())
     }
 
     pub async fn grant_role(&self, id: &str, role: &str) -> Result<(), StoreError> {
-        match self {
-            AccountStore::Sqlite(s) => s.grant_role(id, role).await,
+        let result = sqlx::query(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(role)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(err.into()),
         }
     }
 }
