@@ -9,6 +9,7 @@
 //!   outbound queues, each message serialized once.
 //! - [`dialect`]: the wire protocols (today the Jac Cloud dialect); frames to hub operations.
 //! - [`socket`]: the per-connection I/O loop every dialect's session runs on.
+//! - [`ws`]: the WebSocket protocol itself (frames, close handshake), lean on idle connections.
 //! - [`walker`]: walker definitions (name, methods, auth, typed context) and their registry.
 //! - [`notify`]: `notify_users` / `notify_channels` / `notify_clients` / `notify_self` / `broadcast`.
 //! - [`backplane`]: the seam to other processes (in-process today; Redis and NATS later).
@@ -44,6 +45,7 @@ pub mod socket;
 pub mod stats;
 pub mod store;
 pub mod walker;
+pub mod ws;
 
 pub use app::{StartError, Switchboard, SwitchboardBuilder};
 pub use config::Config;

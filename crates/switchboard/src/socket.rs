@@ -5,17 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use hyper_util::rt::TokioIo;
-use tokio_websockets::{Message, Payload, WebSocketStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::close_code::{self, CloseCode};
 use crate::hub::{Connection, Hub};
 use crate::rate_limit::{MessageBudget, Verdict};
 use crate::stats::Metrics;
-
-/// The upgraded stream every session runs on.
-pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+use crate::ws::{Message, ReadEnd, WsStream};
 
 /// What a dialect does with client messages. Replies go through the connection's outbound queue.
 pub trait MessageHandler: Send {
@@ -29,89 +25,101 @@ pub trait MessageHandler: Send {
 }
 
 /// Run `socket` for `conn` until either side closes, then unregister it from `hub`.
-pub async fn drive<H: MessageHandler>(
-    mut socket: Socket,
+pub async fn drive<S, H>(
+    mut socket: WsStream<S>,
     hub: Arc<Hub>,
     conn: Arc<Connection>,
     mut handler: H,
     mut budget: MessageBudget,
     close_grace: Duration,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: MessageHandler,
+{
     let metrics = hub.metrics().clone();
     let close = loop {
+        if socket.has_queued_control() {
+            // A pong the reader queued; it goes out with the next batch.
+            conn.outbound.wake();
+        }
         tokio::select! {
             () = conn.outbound.ready() => {
                 let batch = conn.outbound.drain();
                 Metrics::sub(&metrics.outbound_queued_bytes, batch.bytes as u64);
-                if !batch.frames.is_empty() || batch.ping {
-                    let write = async {
-                        for frame in batch.frames {
-                            socket.feed(Message::text(Payload::from(frame))).await?;
-                        }
-                        if batch.ping {
-                            socket.feed(Message::ping(Payload::from(&b""[..]))).await?;
-                        }
-                        socket.flush().await
-                    };
+                if !batch.frames.is_empty() || batch.ping || socket.has_queued_control() {
                     let outcome = tokio::select! {
-                        result = write => if result.is_ok() { Written::All } else { Written::Failed },
+                        result = socket.write_text_batch(&batch.frames, batch.ping) => {
+                            if result.is_ok() { Written::All } else { Written::Failed }
+                        }
                         // The peer stopped reading and the queue overflowed meanwhile.
                         () = conn.outbound.overflowed() => Written::Overflowed,
                     };
                     match outcome {
                         Written::All => {}
-                        Written::Failed => break None,
-                        Written::Overflowed => break Some(close_code::SLOW_CONSUMER),
+                        Written::Failed => break Ending::Hangup,
+                        Written::Overflowed => break Ending::Close(close_code::SLOW_CONSUMER),
                     }
                 }
                 if let Some(code) = batch.close {
-                    break Some(code);
+                    break Ending::Close(code);
                 }
             }
-            message = socket.next() => {
-                match message {
-                    None => break None,
-                    Some(Err(err)) => {
-                        // A protocol error or an oversize message: the WebSocket layer queued the
-                        // close frame (1002, 1007 or 1009); make sure it goes out.
-                        tracing::debug!(client_id = %conn.client_id(), %err, "websocket read failed");
-                        let _ = tokio::time::timeout(close_grace, socket.flush()).await;
-                        break None;
+            message = socket.next_message() => {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(end) => {
+                        if let ReadEnd::Io(err) = &end {
+                            tracing::debug!(client_id = %conn.client_id(), %err, "websocket read failed");
+                        }
+                        break Ending::Finish;
                     }
-                    Some(Ok(message)) => {
-                        Metrics::inc(&metrics.frames_received);
-                        conn.mark_seen(hub.now_ms());
-                        // Pings are answered by the WebSocket layer; pongs and closes only count
-                        // as signs of life.
-                        if !(message.is_text() || message.is_binary()) {
-                            continue;
-                        }
-                        match budget.check(Instant::now()) {
-                            Verdict::Allowed => {}
-                            Verdict::Refused { retry_after_ms } => {
-                                Metrics::inc(&metrics.messages_rate_limited);
-                                handler.on_rate_limited(message.as_text(), retry_after_ms);
-                                continue;
-                            }
-                            Verdict::Abusive => {
-                                Metrics::inc(&metrics.rate_limit_closes);
-                                break Some(close_code::POLICY_VIOLATION);
-                            }
-                        }
+                };
+                Metrics::inc(&metrics.frames_received);
+                conn.mark_seen(hub.now_ms());
+                // Pings (answered by the stream) and pongs only count as signs of life.
+                let (Message::Text(_) | Message::Binary(_)) = &message else {
+                    continue;
+                };
+                match budget.check(Instant::now()) {
+                    Verdict::Allowed => {}
+                    Verdict::Refused { retry_after_ms } => {
+                        Metrics::inc(&metrics.messages_rate_limited);
+                        handler.on_rate_limited(message.as_text(), retry_after_ms);
+                        continue;
+                    }
+                    Verdict::Abusive => {
+                        Metrics::inc(&metrics.rate_limit_closes);
+                        break Ending::Close(close_code::POLICY_VIOLATION);
+                    }
+                }
+                match &message {
+                    Message::Text(_) => {
                         if let Some(text) = message.as_text() {
                             handler.on_text(text).await;
-                        } else {
-                            handler.on_binary(message.as_payload()).await;
                         }
                     }
+                    Message::Binary(data) => handler.on_binary(data).await,
+                    Message::Ping | Message::Pong => {}
                 }
             }
         }
     };
     hub.unregister(&conn);
-    if let Some(code) = close {
-        close_socket(&mut socket, code, close_grace).await;
+    match close {
+        Ending::Close(code) => socket.close(code.code, code.reason, close_grace).await,
+        Ending::Finish => socket.finish(close_grace).await,
+        Ending::Hangup => {}
     }
+}
+
+/// How the loop ended.
+enum Ending {
+    /// We close, with this code.
+    Close(CloseCode),
+    /// The client closed or broke the protocol: send the queued reply and hang up.
+    Finish,
+    /// Writing failed: nothing more can be sent.
+    Hangup,
 }
 
 enum Written {
@@ -120,20 +128,11 @@ enum Written {
     Overflowed,
 }
 
-/// Send a close frame and wait (bounded) for the peer's answer, so the close is clean.
-pub(crate) async fn close_socket(socket: &mut Socket, code: CloseCode, grace: Duration) {
-    let Ok(ws_code) = tokio_websockets::CloseCode::try_from(code.code) else {
-        return;
-    };
-    let _ = tokio::time::timeout(grace, async {
-        if socket
-            .send(Message::close(Some(ws_code), code.reason))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        while let Some(Ok(_)) = socket.next().await {}
-    })
-    .await;
+/// Refuse a just-upgraded socket with `code` (e.g. over a connection limit).
+pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WsStream<S>,
+    code: CloseCode,
+    grace: Duration,
+) {
+    socket.close(code.code, code.reason, grace).await;
 }

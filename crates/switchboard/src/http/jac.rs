@@ -9,16 +9,21 @@ use axum::response::{IntoResponse, Response};
 use http::{Request, StatusCode, header};
 use serde::Deserialize;
 
-use super::admission;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::admission::{self, AddressSlot};
 use super::error::ApiError;
-use super::upgrade::PendingUpgrade;
+use super::upgrade::{PendingUpgrade, ServerSocket};
 use crate::app::Switchboard;
+use crate::auth::AuthError;
+use crate::close_code::CloseCode;
 use crate::dialect::Dialect;
 use crate::dialect::jac::session::JacSession;
 use crate::identity::Identity;
 use crate::ids::new_client_id;
 use crate::rate_limit::MessageBudget;
 use crate::stats::Metrics;
+use crate::ws::WsStream;
 
 /// Longest accepted `channel_id`, in bytes.
 const MAX_CHANNEL_ID_BYTES: usize = 256;
@@ -80,30 +85,52 @@ async fn upgrade(app: Switchboard, request: &mut Request<Body>) -> Result<Respon
     let admitted = admission::admit(&app, peer_ip, &identity);
     let (response, socket) = pending.accept(app.config().limits.max_frame_bytes);
     let sessions = app.shared.sessions.clone();
+    let connecting = Connecting {
+        app,
+        identity,
+        refused,
+        channel,
+        admitted,
+    };
     sessions.spawn(async move {
-        let Some(mut socket) = socket.await else {
-            return;
-        };
+        match socket.await {
+            Some(ServerSocket::Tcp(stream)) => connecting.run(stream).await,
+            Some(ServerSocket::Upgraded(stream)) => connecting.run(stream).await,
+            None => {}
+        }
+    });
+    Ok(response)
+}
+
+/// Everything decided before the upgrade, waiting for the socket.
+struct Connecting {
+    app: Switchboard,
+    identity: Identity,
+    refused: Option<AuthError>,
+    channel: String,
+    admitted: Result<Option<AddressSlot>, CloseCode>,
+}
+
+impl Connecting {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(self, mut socket: WsStream<S>) {
+        let app = self.app;
         let grace = app.config().shutdown.close_grace();
-        let _address_slot = match admitted {
+        let _address_slot = match self.admitted {
             Ok(slot) => slot,
-            Err(code) => {
-                crate::socket::close_socket(&mut socket, code, grace).await;
-                return;
-            }
+            Err(code) => return crate::socket::refuse(&mut socket, code, grace).await,
         };
         let hub = app.hub().clone();
         let Ok(conn) = hub.register(
             Arc::from(new_client_id()),
             Dialect::Jac,
-            identity,
-            &[Arc::from(channel)],
+            self.identity,
+            &[Arc::from(self.channel)],
         ) else {
             tracing::error!("generated client id collided; dropping the connection");
             return;
         };
         let session = JacSession::new(app.clone(), conn.clone());
-        session.greet(refused.as_ref());
+        session.greet(self.refused.as_ref());
         let limits = &app.config().limits;
         let budget = MessageBudget::new(
             limits.messages_per_sec,
@@ -112,6 +139,5 @@ async fn upgrade(app: Switchboard, request: &mut Request<Body>) -> Result<Respon
             Instant::now(),
         );
         crate::socket::drive(socket, hub, conn, session, budget, grace).await;
-    });
-    Ok(response)
+    }
 }

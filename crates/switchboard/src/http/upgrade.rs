@@ -5,12 +5,19 @@ use axum::body::Body;
 use axum::response::Response;
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio_websockets::{Limits, ServerBuilder};
+use tokio::net::TcpStream;
 
 use super::error::ApiError;
-use crate::socket::Socket;
+use crate::ws::WsStream;
+
+/// An upgraded socket. Over our own accept loop it is the bare TCP stream (the lean path); when
+/// an app serves the router some other way (TLS, a custom listener) it stays hyper's `Upgraded`.
+pub enum ServerSocket {
+    Tcp(WsStream<TcpStream>),
+    Upgraded(WsStream<TokioIo<Upgraded>>),
+}
 
 const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -73,7 +80,7 @@ impl PendingUpgrade {
         max_message_bytes: usize,
     ) -> (
         Response,
-        impl Future<Output = Option<Socket>> + Send + 'static,
+        impl Future<Output = Option<ServerSocket>> + Send + 'static,
     ) {
         let response = Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -88,11 +95,18 @@ impl PendingUpgrade {
         let on_upgrade = self.on_upgrade;
         let socket = async move {
             match on_upgrade.await {
-                Ok(upgraded) => Some(
-                    ServerBuilder::new()
-                        .limits(Limits::default().max_payload_len(Some(max_message_bytes)))
-                        .serve(TokioIo::new(upgraded)),
-                ),
+                Ok(upgraded) => Some(match upgraded.downcast::<TokioIo<TcpStream>>() {
+                    Ok(parts) => ServerSocket::Tcp(WsStream::new(
+                        parts.io.into_inner(),
+                        parts.read_buf,
+                        max_message_bytes,
+                    )),
+                    Err(upgraded) => ServerSocket::Upgraded(WsStream::new(
+                        TokioIo::new(upgraded),
+                        bytes::Bytes::new(),
+                        max_message_bytes,
+                    )),
+                }),
                 Err(err) => {
                     tracing::debug!(%err, "upgrade failed after the handshake");
                     None

@@ -118,6 +118,11 @@ impl OutboundQueue {
         self.ready.notify_one();
     }
 
+    /// Wake the connection's task without queuing anything (it has its own writes to make).
+    pub fn wake(&self) {
+        self.ready.notify_one();
+    }
+
     pub fn is_closing(&self) -> bool {
         self.state.lock().close.is_some()
     }

@@ -1,0 +1,439 @@
+//! One server-side WebSocket over any byte stream, built for many idle connections.
+//!
+//! While no frame is in progress the stream holds no read buffer at all: it waits for the socket
+//! to become readable, reads into a buffer on the worker thread's stack, and keeps only the bytes
+//! of an incomplete frame. Outgoing text frames are shared `Bytes` written with vectored writes
+//! beside their small headers, so a payload sent to N connections is never copied per connection.
+//!
+//! Reading never writes: answers the protocol requires (pong, the close reply, the close that
+//! reports a protocol error) are queued and go out with the next write, so
+//! [`WsStream::next_message`] is cancel-safe and can sit in a `select!` beside the writer.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::frame::{self, OpCode};
+
+/// Bytes read per call while waiting between frames; they live on the stack, not in the stream.
+const STACK_READ: usize = 4096;
+/// Most slices handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// A complete message from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message; its payload is valid UTF-8.
+    Text(Bytes),
+    Binary(Bytes),
+    /// A ping (already answered with a pong) or a pong: only signs of life.
+    Ping,
+    Pong,
+}
+
+impl Message {
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(bytes) => std::str::from_utf8(bytes).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Why reading stopped. After any of these the stream is done reading; call
+/// [`WsStream::finish`] to send what is queued (a close reply or error close) and hang up.
+#[derive(Debug)]
+pub enum ReadEnd {
+    /// The client sent a close frame (with this code, if any); the reply is queued.
+    Closed(Option<u16>),
+    /// The client broke the protocol; a close frame with this code is queued.
+    ProtocolError(u16),
+    /// The TCP stream ended without a close frame.
+    Eof,
+    Io(io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// We sent a close frame and wait for the client's.
+    CloseSent,
+    /// The close handshake is over (or the protocol failed); nothing more is read.
+    Closed,
+}
+
+/// A server-side WebSocket.
+#[derive(Debug)]
+pub struct WsStream<S> {
+    io: S,
+    /// Bytes of an incomplete frame; empty and unallocated between frames.
+    inbuf: BytesMut,
+    /// Total bytes the frame at the start of `inbuf` needs (header included), once known.
+    frame_needs: usize,
+    /// A fragmented message being assembled.
+    fragment: Option<(OpCode, BytesMut)>,
+    max_message: usize,
+    /// Encoded control frames waiting to be written (pongs, close).
+    control_out: Vec<u8>,
+    state: State,
+    /// A write was interrupted midway: the stream's framing is broken, write nothing more.
+    write_poisoned: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
+    /// Wrap `io`, whose first bytes may already have been read (`leftover`), accepting messages
+    /// of at most `max_message` bytes (more closes with 1009).
+    pub fn new(io: S, leftover: Bytes, max_message: usize) -> Self {
+        Self {
+            io,
+            inbuf: if leftover.is_empty() {
+                BytesMut::new()
+            } else {
+                BytesMut::from(&leftover[..])
+            },
+            frame_needs: 0,
+            fragment: None,
+            max_message,
+            control_out: Vec::new(),
+            state: State::Open,
+            write_poisoned: false,
+        }
+    }
+
+    /// The next complete message. Cancel-safe: dropping the future loses no data.
+    pub async fn next_message(&mut self) -> Result<Message, ReadEnd> {
+        loop {
+            if self.state == State::Closed {
+                return Err(ReadEnd::Eof);
+            }
+            if let Some(message) = self.parse_buffered()? {
+                return Ok(message);
+            }
+            if self.state == State::Closed {
+                continue;
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Whether control frames wait to be written.
+    pub fn has_queued_control(&self) -> bool {
+        !self.control_out.is_empty()
+    }
+
+    /// Write text frames (and a ping, if asked), after any queued control frames, and flush.
+    /// Not cancel-safe: if the future is dropped midway the stream writes nothing more.
+    pub async fn write_text_batch(&mut self, frames: &[Bytes], ping: bool) -> io::Result<()> {
+        let headers: Vec<([u8; 10], usize)> = frames
+            .iter()
+            .map(|f| frame::encode_header(OpCode::Text, f.len()))
+            .collect();
+        let mut chunks: Vec<&[u8]> = Vec::with_capacity(frames.len() * 2 + 2);
+        let Self {
+            io,
+            control_out,
+            write_poisoned,
+            ..
+        } = self;
+        chunks.push(control_out);
+        for (frame, (header, len)) in frames.iter().zip(&headers) {
+            chunks.push(&header[..*len]);
+            chunks.push(frame);
+        }
+        if ping {
+            chunks.push(&[0x89, 0x00]);
+        }
+        write_chunks(io, write_poisoned, &mut chunks).await?;
+        self.clear_control();
+        Ok(())
+    }
+
+    /// Write one message of any data opcode (used by the echo endpoint), after queued control.
+    pub async fn write_message(&mut self, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
+        let (header, len) = frame::encode_header(opcode, payload.len());
+        let Self {
+            io,
+            control_out,
+            write_poisoned,
+            ..
+        } = self;
+        let mut chunks: Vec<&[u8]> = vec![control_out, &header[..len], payload];
+        write_chunks(io, write_poisoned, &mut chunks).await?;
+        self.clear_control();
+        Ok(())
+    }
+
+    /// Close with `code` and `reason`: send the close frame, wait (at most `grace`) for the
+    /// client's, then hang up.
+    pub async fn close(&mut self, code: u16, reason: &str, grace: Duration) {
+        let _ = tokio::time::timeout(grace, async {
+            if self.state == State::Open {
+                self.queue_close(code, reason);
+                self.state = State::CloseSent;
+            }
+            if self.write_text_batch(&[], false).await.is_err() {
+                return;
+            }
+            // Read until the client's close frame (or the end).
+            while self.state == State::CloseSent {
+                if self.next_message().await.is_err() {
+                    break;
+                }
+            }
+            let _ = self.write_text_batch(&[], false).await;
+            let _ = self.io.shutdown().await;
+        })
+        .await;
+    }
+
+    /// After reading ended: send what is queued (the close reply, or the close reporting a
+    /// protocol error), within `grace`, and hang up.
+    pub async fn finish(&mut self, grace: Duration) {
+        let _ = tokio::time::timeout(grace, async {
+            if self.has_queued_control() && self.write_text_batch(&[], false).await.is_err() {
+                return;
+            }
+            let _ = self.io.shutdown().await;
+        })
+        .await;
+    }
+
+    fn clear_control(&mut self) {
+        self.control_out.clear();
+        if self.control_out.capacity() > 256 {
+            self.control_out = Vec::new();
+        }
+    }
+
+    /// Read more bytes. Between frames, read into the stack so an idle stream keeps no buffer.
+    async fn fill(&mut self) -> Result<(), ReadEnd> {
+        let missing = self.frame_needs.saturating_sub(self.inbuf.len());
+        let read = if missing > STACK_READ {
+            // Mid-way through a large frame whose size is known and within the limit.
+            self.inbuf.reserve(missing);
+            self.io.read_buf(&mut self.inbuf).await
+        } else {
+            let Self { io, inbuf, .. } = self;
+            poll_fn(|cx| {
+                let mut stack = [0u8; STACK_READ];
+                let mut buf = ReadBuf::new(&mut stack);
+                match Pin::new(&mut *io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        inbuf.extend_from_slice(buf.filled());
+                        Poll::Ready(Ok(buf.filled().len()))
+                    }
+                    Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+        };
+        match read {
+            Ok(0) => {
+                self.state = State::Closed;
+                Err(ReadEnd::Eof)
+            }
+            Ok(_) => Ok(()),
+            Err(err) => {
+                self.state = State::Closed;
+                Err(ReadEnd::Io(err))
+            }
+        }
+    }
+
+    /// Take complete frames off `inbuf` until one completes a message. `Ok(None)`: need more.
+    fn parse_buffered(&mut self) -> Result<Option<Message>, ReadEnd> {
+        loop {
+            let header = match frame::parse_header(&self.inbuf) {
+                Ok(Some(header)) => header,
+                Ok(None) => return Ok(None),
+                Err(_) => return Err(self.fail(1002, "protocol error")),
+            };
+            let assembled = self.fragment.as_ref().map_or(0, |(_, f)| f.len() as u64);
+            if !header.opcode.is_control()
+                && header.payload_len + assembled > self.max_message as u64
+            {
+                return Err(self.fail(1009, "message too big"));
+            }
+            let total = header.header_len + header.payload_len as usize;
+            if self.inbuf.len() < total {
+                self.frame_needs = total;
+                return Ok(None);
+            }
+            self.frame_needs = 0;
+            let mut payload = self.inbuf.split_to(total);
+            payload.advance(header.header_len);
+            if self.inbuf.is_empty() {
+                // Let the allocation go with the payload: idle streams hold no buffer.
+                self.inbuf = BytesMut::new();
+            }
+            frame::unmask(&mut payload, header.mask);
+            if let Some(message) = self.on_frame(header.opcode, header.fin, payload)? {
+                return Ok(Some(message));
+            }
+            if self.state == State::Closed {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn on_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: BytesMut,
+    ) -> Result<Option<Message>, ReadEnd> {
+        match opcode {
+            OpCode::Ping => {
+                if self.state == State::Open {
+                    self.queue_control(OpCode::Pong, &payload);
+                }
+                Ok(Some(Message::Ping))
+            }
+            OpCode::Pong => Ok(Some(Message::Pong)),
+            OpCode::Close => Err(self.on_close(&payload)),
+            OpCode::Text | OpCode::Binary => {
+                if self.fragment.is_some() {
+                    return Err(self.fail(1002, "new message inside a fragmented one"));
+                }
+                if fin {
+                    self.complete(opcode, payload)
+                } else {
+                    self.fragment = Some((opcode, payload));
+                    Ok(None)
+                }
+            }
+            OpCode::Continuation => {
+                let Some((_, assembled)) = self.fragment.as_mut() else {
+                    return Err(self.fail(1002, "continuation without a message"));
+                };
+                assembled.extend_from_slice(&payload);
+                if fin {
+                    let (opcode, whole) = self.fragment.take().unwrap_or((OpCode::Binary, payload));
+                    self.complete(opcode, whole)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, opcode: OpCode, payload: BytesMut) -> Result<Option<Message>, ReadEnd> {
+        if self.state != State::Open {
+            return Ok(None); // closing: data is discarded
+        }
+        let payload = payload.freeze();
+        if opcode == OpCode::Text {
+            if std::str::from_utf8(&payload).is_err() {
+                return Err(self.fail(1007, "text message is not valid UTF-8"));
+            }
+            return Ok(Some(Message::Text(payload)));
+        }
+        Ok(Some(Message::Binary(payload)))
+    }
+
+    fn on_close(&mut self, payload: &[u8]) -> ReadEnd {
+        let code = match payload {
+            [] => None,
+            [_] => return self.fail(1002, "close frame with a one-byte payload"),
+            [hi, lo, reason @ ..] => {
+                let code = u16::from_be_bytes([*hi, *lo]);
+                if !is_valid_close_code(code) {
+                    return self.fail(1002, "invalid close code");
+                }
+                if std::str::from_utf8(reason).is_err() {
+                    return self.fail(1007, "close reason is not valid UTF-8");
+                }
+                Some(code)
+            }
+        };
+        if self.state == State::Open {
+            // Echo the code, as the protocol asks.
+            match code {
+                Some(code) => self.queue_close(code, ""),
+                None => self.queue_control(OpCode::Close, &[]),
+            }
+        }
+        self.state = State::Closed;
+        ReadEnd::Closed(code)
+    }
+
+    /// Queue a close frame reporting a protocol error and stop reading.
+    fn fail(&mut self, code: u16, reason: &str) -> ReadEnd {
+        if self.state == State::Open {
+            self.queue_close(code, reason);
+        }
+        self.state = State::Closed;
+        self.fragment = None;
+        self.inbuf = BytesMut::new();
+        ReadEnd::ProtocolError(code)
+    }
+
+    fn queue_close(&mut self, code: u16, reason: &str) {
+        let mut payload = Vec::with_capacity(2 + reason.len());
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
+        self.queue_control(OpCode::Close, &payload);
+    }
+
+    fn queue_control(&mut self, opcode: OpCode, payload: &[u8]) {
+        let (header, len) = frame::encode_header(opcode, payload.len());
+        self.control_out.extend_from_slice(&header[..len]);
+        self.control_out.extend_from_slice(payload);
+    }
+}
+
+/// Close codes a client may send (RFC 6455 section 7.4 and the registry as of the RFC).
+fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+}
+
+/// Write every chunk in order with vectored writes, then flush.
+async fn write_chunks<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    poisoned: &mut bool,
+    chunks: &mut [&[u8]],
+) -> io::Result<()> {
+    if *poisoned {
+        return Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "an earlier write was cut off",
+        ));
+    }
+    *poisoned = true;
+    let mut index = 0;
+    while index < chunks.len() {
+        if chunks[index].is_empty() {
+            index += 1;
+            continue;
+        }
+        let slices: Vec<IoSlice<'_>> = chunks[index..]
+            .iter()
+            .filter(|c| !c.is_empty())
+            .take(MAX_IOVECS)
+            .map(|c| IoSlice::new(c))
+            .collect();
+        let mut written = io.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let chunk = &mut chunks[index];
+            let step = written.min(chunk.len());
+            *chunk = &chunk[step..];
+            written -= step;
+            if chunk.is_empty() {
+                index += 1;
+            }
+        }
+    }
+    io.flush().await?;
+    *poisoned = false;
+    Ok(())
+}
