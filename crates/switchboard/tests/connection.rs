@@ -217,3 +217,25 @@ async fn overlong_channel_id_is_refused_before_the_upgrade() {
     assert_alive(&mut client).await;
     let _ = Incoming::Json(json!(null));
 }
+
+#[tokio::test]
+async fn connection_frame_comes_first_even_while_the_channel_is_busy() {
+    let server = TestServer::start().await;
+    let app = server.app.clone();
+    let flooding = tokio::spawn(async move {
+        for n in 0..20_000u32 {
+            app.notify_channels(&["busy"], &json!({"n": n}));
+            if n % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    for _ in 0..40 {
+        // connect() fails unless the first frame is the connection frame.
+        let client = JacClient::connect(&server.ws, ConnectOptions::default().channel("busy"))
+            .await
+            .expect("connection frame first");
+        assert_eq!(client.info.channel_id, "busy");
+    }
+    flooding.await.unwrap();
+}

@@ -242,3 +242,30 @@ async fn bytes_split_at_every_position_still_parse() {
         Some((true, TEXT, b"split me".to_vec()))
     );
 }
+
+#[tokio::test]
+async fn invalid_utf8_fails_at_the_fragment_that_breaks_it() {
+    let server = echo_server().await;
+    let mut s = raw_connect(&server.addr, "/echo").await;
+    // A valid start, then a fragment with a byte that can never be UTF-8; no final fragment.
+    s.write_all(&frame(false, TEXT, "héllo".as_bytes(), true))
+        .await
+        .unwrap();
+    s.write_all(&frame(false, 0x0, &[0xff], true))
+        .await
+        .unwrap();
+    expect_close(&mut s, 1007).await;
+    // A character split across fragments is fine.
+    let mut s = raw_connect(&server.addr, "/echo").await;
+    let e_acute = "é".as_bytes();
+    s.write_all(&frame(false, TEXT, &[b'a', e_acute[0]], true))
+        .await
+        .unwrap();
+    s.write_all(&frame(true, 0x0, &[e_acute[1], b'b'], true))
+        .await
+        .unwrap();
+    assert_eq!(
+        read_frame(&mut s).await,
+        Some((true, TEXT, "aéb".as_bytes().to_vec()))
+    );
+}

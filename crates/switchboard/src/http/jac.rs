@@ -120,17 +120,27 @@ impl Connecting {
             Err(code) => return crate::socket::refuse(&mut socket, code, grace).await,
         };
         let hub = app.hub().clone();
+        let client_id: Arc<str> = Arc::from(new_client_id());
+        let greeting = JacSession::greeting(
+            &client_id,
+            &self.identity,
+            &self.channel,
+            self.refused.as_ref(),
+        );
+        if self.refused.is_some() {
+            Metrics::inc(&app.metrics().client_errors);
+        }
         let Ok(conn) = hub.register(
-            Arc::from(new_client_id()),
+            client_id,
             Dialect::Jac,
             self.identity,
             &[Arc::from(self.channel)],
+            greeting,
         ) else {
             tracing::error!("generated client id collided; dropping the connection");
             return;
         };
         let session = JacSession::new(app.clone(), conn.clone());
-        session.greet(self.refused.as_ref());
         let limits = &app.config().limits;
         let budget = MessageBudget::new(
             limits.messages_per_sec,

@@ -73,13 +73,16 @@ impl Hub {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Add a connection under `client_id`, as `identity`, subscribed to `channels`.
+    /// Add a connection under `client_id`, as `identity`, subscribed to `channels`. The
+    /// `greeting` frames are queued before the connection is reachable through any index, so
+    /// nothing sent to its user or channels can overtake them.
     pub fn register(
         &self,
         client_id: Arc<str>,
         dialect: Dialect,
         identity: Identity,
         channels: &[Arc<str>],
+        greeting: Vec<bytes::Bytes>,
     ) -> Result<Arc<Connection>, ClientIdInUse> {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let queue = OutboundQueue::new(self.queue_bounds.messages, self.queue_bounds.bytes);
@@ -91,6 +94,9 @@ impl Hub {
             queue,
             self.now_ms(),
         ));
+        for frame in greeting {
+            self.push_frame(&conn, frame);
+        }
         match self.clients.entry(client_id) {
             dashmap::Entry::Occupied(_) => return Err(ClientIdInUse),
             dashmap::Entry::Vacant(slot) => {

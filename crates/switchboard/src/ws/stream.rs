@@ -59,6 +59,16 @@ pub enum ReadEnd {
     Io(io::Error),
 }
 
+/// A fragmented message so far.
+#[derive(Debug)]
+struct Fragment {
+    opcode: OpCode,
+    payload: BytesMut,
+    /// For text: the prefix already known to be valid UTF-8, so invalid text fails at the
+    /// fragment that breaks it rather than at the end of the message.
+    utf8_checked: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Open,
@@ -77,7 +87,7 @@ pub struct WsStream<S> {
     /// Total bytes the frame at the start of `inbuf` needs (header included), once known.
     frame_needs: usize,
     /// A fragmented message being assembled.
-    fragment: Option<(OpCode, BytesMut)>,
+    fragment: Option<Fragment>,
     max_message: usize,
     /// Encoded control frames waiting to be written (pongs, close).
     control_out: Vec<u8>,
@@ -255,7 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                 Ok(None) => return Ok(None),
                 Err(_) => return Err(self.fail(1002, "protocol error")),
             };
-            let assembled = self.fragment.as_ref().map_or(0, |(_, f)| f.len() as u64);
+            let assembled = self.fragment.as_ref().map_or(0, |f| f.payload.len() as u64);
             if !header.opcode.is_control()
                 && header.payload_len + assembled > self.max_message as u64
             {
@@ -303,22 +313,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                     return Err(self.fail(1002, "new message inside a fragmented one"));
                 }
                 if fin {
-                    self.complete(opcode, payload)
-                } else {
-                    self.fragment = Some((opcode, payload));
-                    Ok(None)
+                    return self.complete(opcode, payload);
                 }
+                let mut fragment = Fragment {
+                    opcode,
+                    payload,
+                    utf8_checked: 0,
+                };
+                if !fragment.check_utf8() {
+                    return Err(self.fail(1007, "text message is not valid UTF-8"));
+                }
+                self.fragment = Some(fragment);
+                Ok(None)
             }
             OpCode::Continuation => {
-                let Some((_, assembled)) = self.fragment.as_mut() else {
+                let Some(fragment) = self.fragment.as_mut() else {
                     return Err(self.fail(1002, "continuation without a message"));
                 };
-                assembled.extend_from_slice(&payload);
-                if fin {
-                    let (opcode, whole) = self.fragment.take().unwrap_or((OpCode::Binary, payload));
-                    self.complete(opcode, whole)
-                } else {
-                    Ok(None)
+                fragment.payload.extend_from_slice(&payload);
+                if !fragment.check_utf8() {
+                    return Err(self.fail(1007, "text message is not valid UTF-8"));
+                }
+                if !fin {
+                    return Ok(None);
+                }
+                match self.fragment.take() {
+                    Some(whole) => self.complete(whole.opcode, whole.payload),
+                    None => Ok(None),
                 }
             }
         }
@@ -386,6 +407,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         let (header, len) = frame::encode_header(opcode, payload.len());
         self.control_out.extend_from_slice(&header[..len]);
         self.control_out.extend_from_slice(payload);
+    }
+}
+
+impl Fragment {
+    /// Validate the newly arrived text; an incomplete character at the end is fine for now.
+    fn check_utf8(&mut self) -> bool {
+        if self.opcode != OpCode::Text {
+            return true;
+        }
+        match std::str::from_utf8(&self.payload[self.utf8_checked..]) {
+            Ok(_) => {
+                self.utf8_checked = self.payload.len();
+                true
+            }
+            Err(err) if err.error_len().is_none() => {
+                self.utf8_checked += err.valid_up_to();
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 

@@ -9,15 +9,19 @@ use crate::walker::Reports;
 
 /// `{"type":"connection","data":{client_id, root_id, channel_id}}`.
 pub fn connection(conn: &Connection) -> Bytes {
-    let identity = conn.identity();
     let channel = conn.channels().into_iter().next();
+    connection_info(
+        conn.client_id(),
+        conn.identity().root_id(),
+        channel.as_deref(),
+    )
+}
+
+/// The same frame from its parts, for a connection not registered yet.
+pub fn connection_info(client_id: &str, root_id: &str, channel_id: Option<&str>) -> Bytes {
     encode(&json!({
         "type": "connection",
-        "data": {
-            "client_id": &**conn.client_id(),
-            "root_id": &**identity.root_id(),
-            "channel_id": channel.as_deref(),
-        }
+        "data": {"client_id": client_id, "root_id": root_id, "channel_id": channel_id}
     }))
 }
 

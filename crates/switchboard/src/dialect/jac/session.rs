@@ -30,12 +30,26 @@ impl JacSession {
         Self { app, conn, limits }
     }
 
-    /// Queue the first frame, and say why a presented token was refused, if it was.
-    pub fn greet(&self, refused_token: Option<&crate::auth::AuthError>) {
-        self.send(frames::connection(&self.conn));
+    /// The first frames of a connection: the `connection` frame and, when a presented token
+    /// was refused, an error saying why.
+    pub fn greeting(
+        client_id: &str,
+        identity: &Identity,
+        channel: &str,
+        refused_token: Option<&crate::auth::AuthError>,
+    ) -> Vec<Bytes> {
+        let mut frames = vec![frames::connection_info(
+            client_id,
+            identity.root_id(),
+            Some(channel),
+        )];
         if let Some(err) = refused_token {
-            self.send_error(err.code(), &format!("{err}; connected as the public user"));
+            frames.push(frames::error(
+                err.code(),
+                &format!("{err}; connected as the public user"),
+            ));
         }
+        frames
     }
 
     fn send(&self, frame: Bytes) {

@@ -1,0 +1,504 @@
+//! Soak: churn thousands of connections through the real binary and check that its memory comes
+//! back down afterwards (no leak per connection) and that no connection is left open.
+//!
+//! The binary starts; a warm-up wave runs; the baseline RSS is read from /proc/PID/status. Then,
+//! for `SWITCHBOARD_SOAK_SECS` seconds (default 8), waves of connections are opened at once, each
+//! into one of a few channels; every connection sends a channel message and calls the public
+//! `chat_service` walker with `response: true`, reads its reply, and goes away in one of several
+//! ways: a polite close, a drop without a close frame, a TCP reset, a reset in the middle of a
+//! frame, or a reconnect into the same channel first. Some raw sockets also drop in the middle of
+//! the HTTP upgrade. After the churn the server idles, then:
+//!
+//! - `/metrics` shows `switchboard_connections_open 0`;
+//! - the final RSS is within baseline + max(8 MiB, 25 % of baseline). The allocator keeps some
+//!   freed memory (glibc arenas per worker thread, fragmentation), so RSS never returns exactly to
+//!   the baseline; a leak, however, grows with every connection, and thousands of connections
+//!   leaking even 2 KiB each would exceed the margin in the long run (`scripts/soak`).
+//!
+//! Loopback only, bounded in time and in connections (`SWITCHBOARD_SOAK_WAVE`, default 200 at
+//! once), and it stops by itself. `scripts/soak [SECONDS]` runs it against a release build.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard_client::{ClientError, ConnectOptions, JacClient, http};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+const ROOMS: usize = 16;
+const MIB: u64 = 1024 * 1024;
+/// docs/protocol-jac.md: the `connection` frame is always the first frame.
+const NOT_FIRST: &str = "the connection frame was not the first frame";
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not report its address");
+        Server {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn ws(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `kB` field of /proc/PID/status, in bytes.
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+fn rss(pid: u32) -> u64 {
+    proc_status_bytes(pid, "VmRSS")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / MIB as f64)
+}
+
+async fn metric(addr: &str, name: &str) -> Option<u64> {
+    let text = http::get(addr, "/metrics", None).await.ok()?.text();
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[derive(Default)]
+struct Counts {
+    connections: AtomicU64,
+    raw: AtomicU64,
+    replies: AtomicU64,
+    failures: AtomicU64,
+    connection_frame_not_first: AtomicU64,
+}
+
+/// How a connection ends.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Polite,
+    Drop,
+    Reconnect,
+    Reset,
+    ResetMidFrame,
+    DropMidHandshake,
+}
+
+const ENDINGS: [Ending; 10] = [
+    Ending::Polite,
+    Ending::Polite,
+    Ending::Polite,
+    Ending::Drop,
+    Ending::Drop,
+    Ending::Reconnect,
+    Ending::Reconnect,
+    Ending::Reset,
+    Ending::ResetMidFrame,
+    Ending::DropMidHandshake,
+];
+
+/// One Jac client: connect into `room`, send a channel message, call `chat_service`, read the
+/// reply.
+async fn chat_once(ws: &str, room: &str, n: u64) -> Result<JacClient, String> {
+    let mut client = JacClient::connect(ws, ConnectOptions::default().channel(room))
+        .await
+        .map_err(|e| match e {
+            ClientError::Unexpected(frame) => format!("{NOT_FIRST}: got {frame}"),
+            e => format!("connect: {e}"),
+        })?;
+    client
+        .send_json(&json!({
+            "type": "channel",
+            "channel_ids": [room],
+            "data": {"type": "chat", "data": {"message": format!("soak {n}"), "pad": "x".repeat(200)}},
+        }))
+        .await
+        .map_err(|e| format!("send channel: {e}"))?;
+    let message = format!("hello {n}");
+    client
+        .send_json(&json!({
+            "type": "walker",
+            "walker": "chat_service",
+            "context": {"message": message},
+            "response": true,
+            "id": n,
+        }))
+        .await
+        .map_err(|e| format!("send walker: {e}"))?;
+    // Channel messages from the others in the room may come first.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if Instant::now() > deadline {
+            return Err("no walker reply".into());
+        }
+        let frame: Value = client.recv_json().await.map_err(|e| format!("recv: {e}"))?;
+        if frame.get("status").is_some() && frame["id"] == json!(n) {
+            if frame["reports"] != json!([format!("Received: {message}")]) {
+                return Err(format!("unexpected reply {frame}"));
+            }
+            return Ok(client);
+        }
+        if frame.get("error").is_some() {
+            return Err(format!("error frame {frame}"));
+        }
+    }
+}
+
+/// A raw socket: upgrade by hand, then end rudely (a reset, a reset half-way through a frame, or
+/// a drop half-way through the HTTP request).
+async fn raw_once(addr: &str, room: &str, ending: Ending) -> Result<(), String> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("tcp: {e}"))?;
+    let request = format!(
+        "GET /websocket?channel_id={room} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: c29hayBzb2FrIHNvYWsgIQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    if let Ending::DropMidHandshake = ending {
+        let half = request.len() / 2;
+        stream
+            .write_all(&request.as_bytes()[..half])
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        return Ok(());
+    }
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    // The 101 response and the connection frame.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !contains(&seen, b"\"connection\"") {
+        if Instant::now() > deadline {
+            return Err("no connection frame".into());
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .map_err(|_| "read timeout".to_string())?
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "closed during upgrade: {}",
+                String::from_utf8_lossy(&seen)
+            ));
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    if !seen.starts_with(b"HTTP/1.1 101") {
+        return Err(format!("no 101: {}", String::from_utf8_lossy(&seen)));
+    }
+    let payload =
+        json!({"type": "channel", "channel_ids": [room], "data": {"raw": true}}).to_string();
+    let frame = masked_text_frame(payload.as_bytes());
+    let sent = match ending {
+        Ending::ResetMidFrame => &frame[..frame.len() / 2],
+        _ => &frame[..],
+    };
+    stream
+        .write_all(sent)
+        .await
+        .map_err(|e| format!("write frame: {e}"))?;
+    stream
+        .set_zero_linger()
+        .map_err(|e| format!("linger: {e}"))?;
+    drop(stream);
+    Ok(())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A client-to-server text frame (FIN, masked), payload under 64 KiB.
+fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// One connection's life, ended the way `ending` says.
+async fn one_connection(
+    ws: Arc<String>,
+    addr: Arc<String>,
+    n: u64,
+    ending: Ending,
+    counts: Arc<Counts>,
+) {
+    let room = format!("soak_room_{}", n as usize % ROOMS);
+    let result = match ending {
+        Ending::Reset | Ending::ResetMidFrame | Ending::DropMidHandshake => {
+            counts.raw.fetch_add(1, Ordering::Relaxed);
+            raw_once(&addr, &room, ending).await
+        }
+        Ending::Polite | Ending::Drop | Ending::Reconnect => {
+            counts.connections.fetch_add(1, Ordering::Relaxed);
+            match chat_once(&ws, &room, n).await {
+                Err(e) => Err(e),
+                Ok(client) => {
+                    counts.replies.fetch_add(1, Ordering::Relaxed);
+                    match ending {
+                        Ending::Polite => client.close().await.map_err(|e| format!("close: {e}")),
+                        Ending::Drop => {
+                            drop(client);
+                            Ok(())
+                        }
+                        _ => {
+                            // Gone without a word, then back into the same channel.
+                            drop(client);
+                            counts.connections.fetch_add(1, Ordering::Relaxed);
+                            match chat_once(&ws, &room, n + 1_000_000_000).await {
+                                Ok(again) => {
+                                    counts.replies.fetch_add(1, Ordering::Relaxed);
+                                    again.close().await.map_err(|e| format!("close: {e}"))
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        if e.starts_with(NOT_FIRST) {
+            counts
+                .connection_frame_not_first
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let failures = counts.failures.fetch_add(1, Ordering::Relaxed);
+        if failures < 5 {
+            let e: String = e.chars().take(240).collect();
+            eprintln!("soak: connection {n} ({ending:?}) failed: {e}");
+        }
+    }
+}
+
+/// One wave: `size` connections at once, all ended before it returns.
+async fn wave(
+    server_ws: &Arc<String>,
+    addr: &Arc<String>,
+    first: u64,
+    size: u64,
+    counts: &Arc<Counts>,
+) {
+    let mut tasks = Vec::with_capacity(size as usize);
+    for n in first..first + size {
+        let ending = ENDINGS[(n as usize * 7 + n as usize / ENDINGS.len()) % ENDINGS.len()];
+        tasks.push(tokio::spawn(one_connection(
+            server_ws.clone(),
+            addr.clone(),
+            n,
+            ending,
+            counts.clone(),
+        )));
+    }
+    for task in tasks {
+        task.await.expect("connection task");
+    }
+}
+
+async fn wait_for_no_open_connections(addr: &str) -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let open = metric(addr, "switchboard_connections_open").await;
+        if open == Some(0) || Instant::now() > deadline {
+            return open;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churning_connections_does_not_leak_memory() {
+    let secs = env_u64("SWITCHBOARD_SOAK_SECS", 8);
+    let wave_size = env_u64("SWITCHBOARD_SOAK_WAVE", 200).clamp(1, 2000);
+    let idle = Duration::from_secs(env_u64("SWITCHBOARD_SOAK_IDLE_SECS", 3));
+    let server = Server::start();
+    let pid = server.pid();
+    let ws = Arc::new(server.ws());
+    let addr = Arc::new(server.addr.clone());
+    let counts = Arc::new(Counts::default());
+
+    // Warm-up: the first connections allocate what stays for the process's life (runtime
+    // workers' buffers, lazily built tables, allocator arenas).
+    let started = Instant::now();
+    let mut next = 0;
+    for _ in 0..2 {
+        wave(&ws, &addr, next, wave_size, &counts).await;
+        next += wave_size;
+    }
+    assert_eq!(wait_for_no_open_connections(&addr).await, Some(0));
+    tokio::time::sleep(idle).await;
+    let baseline = rss(pid);
+    let warmup_connections = counts.connections.load(Ordering::Relaxed);
+    println!(
+        "soak: baseline RSS {} after a warm-up of {warmup_connections} connections in {:.1}s",
+        mib(baseline),
+        started.elapsed().as_secs_f64()
+    );
+
+    // Sample RSS while churning, for the peak.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let peak = Arc::new(AtomicU64::new(baseline));
+    let sampler = {
+        let (sampling, peak) = (sampling.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while sampling.load(Ordering::Relaxed) {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    if let Some(kib) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+                    {
+                        peak.fetch_max(kib * 1024, Ordering::Relaxed);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+
+    let churn_started = Instant::now();
+    let churn_deadline = churn_started + Duration::from_secs(secs);
+    let mut waves = 0u64;
+    let mut midpoint_rss = None;
+    while Instant::now() < churn_deadline {
+        wave(&ws, &addr, next, wave_size, &counts).await;
+        next += wave_size;
+        waves += 1;
+        if midpoint_rss.is_none() && churn_started.elapsed() >= Duration::from_secs(secs) / 2 {
+            midpoint_rss = Some(rss(pid));
+        }
+    }
+    let churn_elapsed = churn_started.elapsed();
+    let churned = counts.connections.load(Ordering::Relaxed) - warmup_connections;
+    let raw = counts.raw.load(Ordering::Relaxed);
+    let replies = counts.replies.load(Ordering::Relaxed);
+    let failures = counts.failures.load(Ordering::Relaxed);
+    let not_first = counts.connection_frame_not_first.load(Ordering::Relaxed);
+
+    let open = wait_for_no_open_connections(&addr).await;
+    tokio::time::sleep(idle).await;
+    sampling.store(false, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    let final_rss = rss(pid);
+    let peak = peak.load(Ordering::Relaxed).max(final_rss);
+    let total = metric(&addr, "switchboard_connections_total").await;
+    let tolerance = (8 * MIB).max(baseline / 4);
+
+    println!(
+        "soak: {waves} waves of {wave_size} in {:.1}s: {churned} client connections \
+         ({:.0}/s) and {raw} raw sockets after warm-up; {replies} walker replies in all; \
+         {failures} failures ({not_first} of them: a channel message arrived before the \
+         connection frame); server counted {} connections",
+        churn_elapsed.as_secs_f64(),
+        churned as f64 / churn_elapsed.as_secs_f64(),
+        total.map_or("?".to_string(), |t| t.to_string()),
+    );
+    println!(
+        "soak: RSS baseline {}, peak {}, middle {}, final {} (after {}s idle; allowed up to {})",
+        mib(baseline),
+        mib(peak),
+        midpoint_rss.map_or("-".to_string(), mib),
+        mib(final_rss),
+        idle.as_secs(),
+        mib(baseline + tolerance),
+    );
+
+    assert_eq!(
+        open,
+        Some(0),
+        "switchboard_connections_open after the churn"
+    );
+    assert_eq!(
+        not_first, 0,
+        "the connection frame must be every connection's first frame"
+    );
+    assert!(
+        failures * 100 <= (churned + raw).max(1),
+        "{failures} of {} connections failed",
+        churned + raw
+    );
+    assert!(churned >= wave_size, "the churn ran at least one wave");
+    assert!(
+        final_rss <= baseline + tolerance,
+        "RSS did not come back near its baseline: {} -> {} (peak {}), allowed {}",
+        mib(baseline),
+        mib(final_rss),
+        mib(peak),
+        mib(baseline + tolerance)
+    );
+}
