@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the Sockudo peer (Rust, Pusher protocol) from crates.io into bench/peers/.sockudo.
+# Needs protoc (Debian package protobuf-compiler). Long: a full release build of sockudo.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/.sockudo"
+if [ -x "$root/bin/sockudo" ]; then echo "sockudo already installed: $root/bin/sockudo"; exit 0; fi
+if ! command -v protoc >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler
+fi
+# A target dir of its own so the build never blocks the workspace's.
+export CARGO_TARGET_DIR="${SOCKUDO_TARGET_DIR:-/work/target-sockudo}"
+nice -n 15 cargo install --locked sockudo --version '^5.2' --root "$root" \
+  || nice -n 15 cargo install sockudo --version '^5.2' --root "$root"
+"$root/bin/sockudo" --version || true

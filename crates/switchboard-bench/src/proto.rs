@@ -1,0 +1,343 @@
+//! The wire protocols the generator speaks: each server is driven through its own protocol, the
+//! way its real clients would use it.
+//!
+//! | protocol | subscribe | publish | ready when |
+//! | --- | --- | --- | --- |
+//! | `jac` (Switchboard, Jac Cloud) | `/websocket?channel_id=R` | client event `channel` | the `connection` frame arrived |
+//! | `pusher` (Sockudo) | `/app/KEY`, then `pusher:subscribe` | HTTP `POST /apps/ID/events` (signed) | `pusher:connection_established` (and `subscription_succeeded` for a room) |
+//! | `sio` (Socket.IO 4) | Engine.IO v4 over WebSocket, `?room=R` joins | `42["pub",R,data]` | the namespace connect reply `40{...}` |
+//! | `ws` (bare `ws` floor) | `/?room=R` | `/?pub=R`, any text frame | the 101 response |
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::ValueEnum;
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use serde::Serialize;
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::ws::{self, FrameReader, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Jac Cloud dialect: Switchboard and Jac Cloud.
+    Jac,
+    /// Pusher protocol: Sockudo.
+    Pusher,
+    /// Engine.IO v4 / Socket.IO 4.
+    Sio,
+    /// Bare `ws` broadcast server (bench/peers/node/ws-server.js).
+    Ws,
+}
+
+/// Everything needed to reach one server.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub protocol: Protocol,
+    pub addr: SocketAddr,
+    pub host: String,
+    /// Pusher app id, key and secret.
+    pub app_id: String,
+    pub app_key: String,
+    pub app_secret: String,
+    /// Sent as `Authorization: Bearer` on every WebSocket upgrade (Jac dialect).
+    pub bearer: Option<String>,
+    /// Source addresses to spread client sockets over (round robin); empty: the kernel's choice.
+    pub sources: Vec<IpAddr>,
+}
+
+/// What a subscriber should do with an incoming text frame.
+pub enum Reply {
+    None,
+    Text(&'static [u8]),
+}
+
+/// A connected client socket with its frame reader.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub reader: FrameReader,
+}
+
+impl Target {
+    pub fn source_for(&self, index: usize) -> Option<IpAddr> {
+        if self.sources.is_empty() {
+            None
+        } else {
+            Some(self.sources[index % self.sources.len()])
+        }
+    }
+
+    fn path(&self, room: Option<&str>, publish_to: Option<&str>) -> String {
+        match self.protocol {
+            Protocol::Jac => match room {
+                Some(room) => format!("/websocket?channel_id={room}"),
+                None => "/websocket".to_string(),
+            },
+            Protocol::Pusher => format!(
+                "/app/{}?protocol=7&client=switchboard-bench&version=0.1&flash=false",
+                self.app_key
+            ),
+            Protocol::Sio => match room {
+                Some(room) => format!("/socket.io/?EIO=4&transport=websocket&room={room}"),
+                None => "/socket.io/?EIO=4&transport=websocket".to_string(),
+            },
+            Protocol::Ws => match (room, publish_to) {
+                (_, Some(target)) => format!("/?pub={target}"),
+                (Some(room), None) => format!("/?room={room}"),
+                (None, None) => "/".to_string(),
+            },
+        }
+    }
+
+    /// Open a client connection and wait until it is usable: subscribed to `room` when given,
+    /// or set up to publish to `publish_to` (the `ws` floor fixes the target in the URL).
+    /// Returns the connection and the time from the TCP connect to usable.
+    pub async fn open(
+        &self,
+        index: usize,
+        room: Option<&str>,
+        publish_to: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<(Conn, Duration)> {
+        let started = Instant::now();
+        let conn = tokio::time::timeout(timeout, self.open_inner(index, room, publish_to))
+            .await
+            .context("handshake timed out")??;
+        Ok((conn, started.elapsed()))
+    }
+
+    async fn open_inner(
+        &self,
+        index: usize,
+        room: Option<&str>,
+        publish_to: Option<&str>,
+    ) -> anyhow::Result<Conn> {
+        let mut stream = ws::tcp_connect(self.addr, self.source_for(index)).await?;
+        let mut headers = Vec::new();
+        if let (Protocol::Jac, Some(token)) = (self.protocol, &self.bearer) {
+            headers.push(("Authorization".to_string(), format!("Bearer {token}")));
+        }
+        let path = self.path(room, publish_to);
+        let mut reader = ws::upgrade(&mut stream, &self.host, &path, &headers).await?;
+        match self.protocol {
+            Protocol::Ws => {}
+            Protocol::Jac => {
+                let text = next_text(&mut stream, &mut reader).await?;
+                if ws::find(&text, b"\"connection\"").is_none() {
+                    bail!("expected the connection frame, got {}", lossy(&text));
+                }
+            }
+            Protocol::Pusher => {
+                let text = next_text(&mut stream, &mut reader).await?;
+                if ws::find(&text, b"pusher:connection_established").is_none() {
+                    bail!("expected connection_established, got {}", lossy(&text));
+                }
+                if let Some(room) = room {
+                    let subscribe =
+                        format!(r#"{{"event":"pusher:subscribe","data":{{"channel":"{room}"}}}}"#);
+                    ws::send_text(&mut stream, subscribe.as_bytes()).await?;
+                    loop {
+                        let text = next_text(&mut stream, &mut reader).await?;
+                        if ws::find(&text, b"subscription_succeeded").is_some() {
+                            break;
+                        }
+                        if ws::find(&text, b"pusher:error").is_some() {
+                            bail!("subscribe refused: {}", lossy(&text));
+                        }
+                    }
+                }
+            }
+            Protocol::Sio => {
+                let open = next_text(&mut stream, &mut reader).await?;
+                if !open.starts_with(b"0") {
+                    bail!("expected the Engine.IO open packet, got {}", lossy(&open));
+                }
+                ws::send_text(&mut stream, b"40").await?;
+                loop {
+                    let text = next_text(&mut stream, &mut reader).await?;
+                    if text.starts_with(b"40") {
+                        break;
+                    }
+                    if text.starts_with(b"44") {
+                        bail!("namespace connect refused: {}", lossy(&text));
+                    }
+                    if text.as_slice() == b"2" {
+                        ws::send_text(&mut stream, b"3").await?;
+                    }
+                }
+            }
+        }
+        Ok(Conn { stream, reader })
+    }
+
+    /// The text frame a WebSocket publisher sends to put `payload` (already a JSON string
+    /// literal's contents, no quotes or escapes needed) into `room`. `None` for Pusher, which
+    /// publishes over HTTP.
+    pub fn publish_frame(&self, room: &str, payload: &str) -> Option<Vec<u8>> {
+        let text = match self.protocol {
+            Protocol::Jac => format!(
+                r#"{{"type":"channel","channel_ids":["{room}"],"data":{{"m":"{payload}"}}}}"#
+            ),
+            Protocol::Sio => format!(r#"42["pub","{room}",{{"m":"{payload}"}}]"#),
+            Protocol::Ws => format!(r#"{{"m":"{payload}"}}"#),
+            Protocol::Pusher => return None,
+        };
+        Some(ws::encode(OP_TEXT, text.as_bytes()))
+    }
+
+    /// Application-level keep-alive replies.
+    pub fn reply_to(&self, text: &[u8]) -> Reply {
+        match self.protocol {
+            Protocol::Sio if text == b"2" => Reply::Text(b"3"),
+            Protocol::Pusher if ws::find(text, b"pusher:ping").is_some() => {
+                Reply::Text(br#"{"event":"pusher:pong","data":{}}"#)
+            }
+            _ => Reply::None,
+        }
+    }
+
+    /// The signed Pusher HTTP API request that publishes `payload` to `room`.
+    pub fn pusher_publish_request(&self, room: &str, payload: &str) -> Vec<u8> {
+        let body = format!(r#"{{"name":"m","channels":["{room}"],"data":"{payload}"}}"#);
+        let body_md5 = hex::encode(Md5::digest(body.as_bytes()));
+        let path = format!("/apps/{}/events", self.app_id);
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let query = format!(
+            "auth_key={}&auth_timestamp={timestamp}&auth_version=1.0&body_md5={body_md5}",
+            self.app_key
+        );
+        let to_sign = format!("POST\n{path}\n{query}");
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.app_secret.as_bytes())
+            .expect("hmac accepts any key length");
+        mac.update(to_sign.as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+        format!(
+            "POST {path}?{query}&auth_signature={signature} HTTP/1.1\r\nHost: {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        )
+        .into_bytes()
+    }
+}
+
+/// Read frames until a text frame, answering pings on the way.
+pub async fn next_text(
+    stream: &mut TcpStream,
+    reader: &mut FrameReader,
+) -> anyhow::Result<Vec<u8>> {
+    loop {
+        let Some(frame) = reader.next(stream).await? else {
+            bail!("closed before the expected frame");
+        };
+        match frame.opcode {
+            OP_TEXT => return Ok(frame.payload.to_vec()),
+            OP_PING => {
+                let pong = ws::encode(OP_PONG, frame.payload);
+                stream.write_all(&pong).await?;
+            }
+            OP_CLOSE => bail!("closed by the server: {}", lossy(frame.payload)),
+            _ => {}
+        }
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars().take(300).collect()
+}
+
+/// An HTTP/1.1 client connection for the Pusher events API: one request at a time, kept alive
+/// unless the server answers `connection: close` (Sockudo 5.2 closes after every API response),
+/// in which case the next request opens a new connection.
+pub struct HttpConn {
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+    /// Connections opened so far.
+    pub connects: u64,
+}
+
+impl HttpConn {
+    pub async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Self> {
+        let mut conn = Self {
+            addr,
+            source,
+            stream: None,
+            buf: Vec::with_capacity(4096),
+            connects: 0,
+        };
+        conn.stream = Some(conn.open().await?);
+        Ok(conn)
+    }
+
+    async fn open(&mut self) -> io::Result<TcpStream> {
+        self.connects += 1;
+        ws::tcp_connect(self.addr, self.source).await
+    }
+
+    /// Send one request and read its response; returns the status code.
+    pub async fn roundtrip(&mut self, request: &[u8]) -> io::Result<u16> {
+        let mut stream = match self.stream.take() {
+            Some(stream) => stream,
+            None => self.open().await?,
+        };
+        stream.write_all(request).await?;
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(head_end) = ws::find(&self.buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .unwrap_or(0);
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                let close = head
+                    .lines()
+                    .any(|l| l.starts_with("connection:") && l.contains("close"));
+                if head.contains("transfer-encoding: chunked") {
+                    while ws::find(&self.buf[head_end..], b"0\r\n\r\n").is_none() {
+                        let n = stream.read(&mut chunk).await?;
+                        if n == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                        self.buf.extend_from_slice(&chunk[..n]);
+                    }
+                } else {
+                    while self.buf.len() < head_end + 4 + length {
+                        let n = stream.read(&mut chunk).await?;
+                        if n == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                        self.buf.extend_from_slice(&chunk[..n]);
+                    }
+                }
+                if !close {
+                    self.stream = Some(stream);
+                }
+                return Ok(status);
+            }
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
