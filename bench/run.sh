@@ -46,7 +46,7 @@ wants() { case ",$scenarios," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 SERVER_CPU="${SERVER_CPU:-0}"
 GEN_CPU="${GEN_CPU:-1}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 out="${BENCH_OUT:-$here/run}"
 results="$out/results"
 logs="$out/logs"
