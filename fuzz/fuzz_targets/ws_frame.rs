@@ -76,7 +76,9 @@ fuzz_target!(|input: &[u8]| {
     let [limit, chunk, leftover, rest @ ..] = input else {
         return;
     };
-    let max_message = LIMITS[usize::from(*limit) % LIMITS.len()];
+    // The high bit of the first byte turns permessage-deflate on (compressed messages allowed).
+    let deflate = limit & 0x80 != 0;
+    let max_message = LIMITS[usize::from(limit & 0x7f) % LIMITS.len()];
     let chunk = 1 + usize::from(*chunk);
     let split = usize::from(*leftover).min(rest.len());
     let client = Client {
@@ -87,7 +89,7 @@ fuzz_target!(|input: &[u8]| {
     };
     let leftover = Bytes::copy_from_slice(&rest[..split]);
     RUNTIME.block_on(async move {
-        let mut ws = WsStream::new(client, leftover, max_message);
+        let mut ws = WsStream::new(client, leftover, max_message, deflate);
         let mut received = 0usize;
         // Each message consumes at least two bytes of input, so this bound is never reached by
         // a reader that makes progress.

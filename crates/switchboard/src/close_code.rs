@@ -26,6 +26,11 @@ impl CloseCode {
 pub const NORMAL: CloseCode = CloseCode::new(1000, "normal closure");
 /// The server is shutting down; reconnect (with jitter) to this or another node.
 pub const GOING_AWAY: CloseCode = CloseCode::new(1001, "server shutting down, reconnect");
+/// The peer broke the WebSocket framing rules (RFC 6455): masking, reserved bits, fragmentation,
+/// control frames, close codes. The WebSocket layer sends it with a reason naming the rule.
+pub const PROTOCOL_ERROR: CloseCode = CloseCode::new(1002, "protocol error");
+/// A text message (or close reason) that is not UTF-8, or compressed data that does not inflate.
+pub const INVALID_PAYLOAD: CloseCode = CloseCode::new(1007, "invalid payload data");
 /// Sustained abuse of the message rate limit.
 pub const POLICY_VIOLATION: CloseCode =
     CloseCode::new(1008, "policy violation: message rate over the limit");
@@ -67,6 +72,8 @@ pub const REPLACED: CloseCode = CloseCode::new(4409, "replaced by a newer connec
 pub const ALL: &[CloseCode] = &[
     NORMAL,
     GOING_AWAY,
+    PROTOCOL_ERROR,
+    INVALID_PAYLOAD,
     POLICY_VIOLATION,
     MESSAGE_TOO_BIG,
     INTERNAL_ERROR,

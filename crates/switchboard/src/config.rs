@@ -27,6 +27,10 @@ pub struct Config {
     /// (its host equals the `Host` header); any other origin is refused with 403 unless listed.
     /// `["*"]` allows every origin. Default: empty (same-origin and non-browser clients only).
     pub allowed_origins: Vec<String>,
+    /// Accept permessage-deflate (RFC 7692): clients may send compressed messages. Each is
+    /// inflated on its own (no context takeover), so idle connections keep no compression
+    /// state; the server's own messages go out uncompressed. Default true.
+    pub permessage_deflate: bool,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
@@ -41,6 +45,7 @@ impl Default for Config {
             database_url: None,
             echo_path: None,
             allowed_origins: Vec::new(),
+            permessage_deflate: true,
             auth: AuthConfig::default(),
             limits: Limits::default(),
             heartbeat: HeartbeatConfig::default(),

@@ -17,10 +17,15 @@ const PONG: u8 = 0xA;
 
 /// Open `path` with a hand-written handshake and return the socket after the 101.
 async fn raw_connect(addr: &str, path: &str) -> TcpStream {
+    raw_connect_with(addr, path, "").await.0
+}
+
+/// The same with extra header lines (each ending in `\r\n`); also returns the response head.
+async fn raw_connect_with(addr: &str, path: &str, extra: &str) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
@@ -32,7 +37,7 @@ async fn raw_connect(addr: &str, path: &str) -> TcpStream {
     let head = String::from_utf8(head).unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
-    stream
+    (stream, head)
 }
 
 /// A client frame, masked unless `masked` is false.
@@ -268,4 +273,121 @@ async fn invalid_utf8_fails_at_the_fragment_that_breaks_it() {
         read_frame(&mut s).await,
         Some((true, TEXT, "aéb".as_bytes().to_vec()))
     );
+}
+
+/// Compress as a permessage-deflate client does: raw DEFLATE, sync flush, trailer removed.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut compressor = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    compressor
+        .compress_vec(data, &mut out, FlushCompress::Sync)
+        .unwrap();
+    out.truncate(out.len() - 4);
+    out
+}
+
+const DEFLATE_OFFER: &str =
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+
+#[tokio::test]
+async fn compressed_messages_are_inflated_when_deflate_was_negotiated() {
+    let server = echo_server().await;
+    let (mut s, head) = raw_connect_with(&server.addr, "/echo", DEFLATE_OFFER).await;
+    assert!(
+        head.to_ascii_lowercase().contains(
+            "sec-websocket-extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        ),
+        "{head}"
+    );
+    let text = "compress me, compress me, compress me";
+    let mut compressed = frame(true, TEXT, &deflate(text.as_bytes()), true);
+    compressed[0] |= 0x40; // RSV1: compressed
+    s.write_all(&compressed).await.unwrap();
+    // Answers go out uncompressed (RSV1 clear).
+    let (fin, opcode, payload) = read_frame(&mut s).await.unwrap();
+    assert!(fin);
+    assert_eq!(opcode, TEXT);
+    assert_eq!(payload, text.as_bytes());
+
+    // Fragmented: RSV1 on the first frame only.
+    let packed = deflate(&[7u8; 5000]);
+    let (first, rest) = packed.split_at(packed.len() / 2);
+    let mut start = frame(false, BINARY, first, true);
+    start[0] |= 0x40;
+    s.write_all(&start).await.unwrap();
+    s.write_all(&frame(true, 0x0, rest, true)).await.unwrap();
+    assert_eq!(
+        read_frame(&mut s).await,
+        Some((true, BINARY, vec![7u8; 5000]))
+    );
+}
+
+#[tokio::test]
+async fn compressed_frames_without_negotiation_or_over_the_limit_are_refused() {
+    let server = TestServer::start_with(|c| {
+        c.echo_path = Some("/echo".into());
+        c.limits.max_frame_bytes = 1000;
+    })
+    .await;
+    // Not negotiated: RSV1 is a protocol error.
+    let mut s = raw_connect(&server.addr, "/echo").await;
+    let mut compressed = frame(true, TEXT, &deflate(b"hi"), true);
+    compressed[0] |= 0x40;
+    s.write_all(&compressed).await.unwrap();
+    expect_close(&mut s, 1002).await;
+
+    // Negotiated, but it inflates past the Jac endpoint's message limit: 1009.
+    let (mut s, _) = raw_connect_with(&server.addr, "/websocket", DEFLATE_OFFER).await;
+    let _connection_frame = read_frame(&mut s).await.unwrap();
+    let bomb = format!("{{\"type\":\"ping\",\"pad\":\"{}\"}}", "a".repeat(50_000));
+    let mut compressed = frame(true, TEXT, &deflate(bomb.as_bytes()), true);
+    compressed[0] |= 0x40;
+    s.write_all(&compressed).await.unwrap();
+    expect_close(&mut s, 1009).await;
+
+    // A compressed event under the limit works on the Jac endpoint.
+    let (mut s, _) = raw_connect_with(&server.addr, "/websocket", DEFLATE_OFFER).await;
+    let _connection_frame = read_frame(&mut s).await.unwrap();
+    let mut ping = frame(true, TEXT, &deflate(br#"{"type":"ping"}"#), true);
+    ping[0] |= 0x40;
+    s.write_all(&ping).await.unwrap();
+    assert_eq!(
+        read_frame(&mut s).await,
+        Some((true, TEXT, br#"{"type":"pong"}"#.to_vec()))
+    );
+}
+
+#[tokio::test]
+async fn corrupt_compressed_data_closes_with_1007() {
+    let server = echo_server().await;
+    let (mut s, _) = raw_connect_with(&server.addr, "/echo", DEFLATE_OFFER).await;
+    // 0xff... is no valid DEFLATE block type.
+    let mut corrupt = frame(true, TEXT, &[0xff, 0xff, 0xff, 0xff, 0xff], true);
+    corrupt[0] |= 0x40;
+    s.write_all(&corrupt).await.unwrap();
+    expect_close(&mut s, 1007).await;
+    // Invalid UTF-8 that only shows once inflated is also 1007.
+    let (mut s, _) = raw_connect_with(&server.addr, "/echo", DEFLATE_OFFER).await;
+    let mut bad_text = frame(true, TEXT, &deflate(&[0xce, 0xba, 0xff]), true);
+    bad_text[0] |= 0x40;
+    s.write_all(&bad_text).await.unwrap();
+    expect_close(&mut s, 1007).await;
+}
+
+#[tokio::test]
+async fn deflate_can_be_turned_off_in_the_config() {
+    let server = TestServer::start_with(|c| c.permessage_deflate = false).await;
+    let (mut s, head) = raw_connect_with(&server.addr, "/websocket", DEFLATE_OFFER).await;
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions"),
+        "declined: {head}"
+    );
+    let _connection_frame = read_frame(&mut s).await.unwrap();
+    let mut ping = frame(true, TEXT, &deflate(br#"{"type":"ping"}"#), true);
+    ping[0] |= 0x40;
+    s.write_all(&ping).await.unwrap();
+    expect_close(&mut s, 1002).await;
 }

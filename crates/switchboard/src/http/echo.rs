@@ -17,7 +17,7 @@ pub async fn echo(mut request: Request<Body>) -> Response {
         Ok(pending) => pending,
         Err(err) => return err.into_response(),
     };
-    let (response, socket) = pending.accept(ECHO_MAX_MESSAGE_BYTES);
+    let (response, socket) = pending.accept(ECHO_MAX_MESSAGE_BYTES, true);
     tokio::spawn(async move {
         match socket.await {
             Some(ServerSocket::Tcp(stream)) => echo_until_closed(stream).await,

@@ -83,7 +83,10 @@ async fn upgrade(app: Switchboard, request: &mut Request<Body>) -> Result<Respon
     };
 
     let admitted = admission::admit(&app, peer_ip, &identity);
-    let (response, socket) = pending.accept(app.config().limits.max_frame_bytes);
+    let (response, socket) = pending.accept(
+        app.config().limits.max_frame_bytes,
+        app.config().permessage_deflate,
+    );
     let sessions = app.shared.sessions.clone();
     let connecting = Connecting {
         app,

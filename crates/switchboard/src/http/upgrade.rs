@@ -24,6 +24,8 @@ const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// A validated upgrade request, ready to answer with 101.
 pub struct PendingUpgrade {
     accept: String,
+    /// The permessage-deflate response, when the client offered it and we accept.
+    deflate: Option<String>,
     on_upgrade: OnUpgrade,
 }
 
@@ -67,22 +69,35 @@ impl PendingUpgrade {
                 ApiError::bad_request("invalid_key", "Sec-WebSocket-Key is missing or malformed")
             })?;
         let accept = accept_key(key.as_bytes());
+        let deflate = crate::ws::deflate::negotiate(
+            headers
+                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
         let on_upgrade = request
             .extensions_mut()
             .remove::<OnUpgrade>()
             .ok_or_else(|| ApiError::internal("connection cannot be upgraded"))?;
-        Ok(Self { accept, on_upgrade })
+        Ok(Self {
+            accept,
+            deflate,
+            on_upgrade,
+        })
     }
 
     /// The 101 response, and the future that yields the socket once hyper hands it over.
+    /// `allow_deflate`: accept a permessage-deflate offer (config `permessage_deflate`).
     pub fn accept(
         self,
         max_message_bytes: usize,
+        allow_deflate: bool,
     ) -> (
         Response,
         impl Future<Output = Option<ServerSocket>> + Send + 'static,
     ) {
-        let response = Response::builder()
+        let deflate = self.deflate.filter(|_| allow_deflate);
+        let mut response = Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header(header::CONNECTION, "upgrade")
             .header(header::UPGRADE, "websocket")
@@ -92,6 +107,12 @@ impl PendingUpgrade {
             )
             .body(Body::empty())
             .unwrap_or_default();
+        let compressed = deflate.is_some();
+        if let Some(value) = deflate.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+        }
         let on_upgrade = self.on_upgrade;
         let socket = async move {
             match on_upgrade.await {
@@ -100,11 +121,13 @@ impl PendingUpgrade {
                         parts.io.into_inner(),
                         parts.read_buf,
                         max_message_bytes,
+                        compressed,
                     )),
                     Err(upgraded) => ServerSocket::Upgraded(WsStream::new(
                         TokioIo::new(upgraded),
                         bytes::Bytes::new(),
                         max_message_bytes,
+                        compressed,
                     )),
                 }),
                 Err(err) => {

@@ -45,6 +45,9 @@ impl OpCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     pub fin: bool,
+    /// RSV1: "this message is compressed" under permessage-deflate; the stream decides whether
+    /// it is allowed.
+    pub rsv1: bool,
     pub opcode: OpCode,
     pub mask: [u8; 4],
     pub payload_len: u64,
@@ -55,7 +58,7 @@ pub struct Header {
 /// Why a header is refused; each maps to close code 1002 (protocol error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderError {
-    /// RSV bits set without a negotiated extension.
+    /// RSV2 or RSV3 set (no extension defines them), or RSV1 on a control frame.
     ReservedBits,
     ReservedOpcode,
     /// Clients must mask every frame.
@@ -71,11 +74,15 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, HeaderError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
+    if b0 & 0x30 != 0 {
         return Err(HeaderError::ReservedBits);
     }
     let fin = b0 & 0x80 != 0;
+    let rsv1 = b0 & 0x40 != 0;
     let opcode = OpCode::from_bits(b0 & 0x0F).ok_or(HeaderError::ReservedOpcode)?;
+    if rsv1 && opcode.is_control() {
+        return Err(HeaderError::ReservedBits);
+    }
     if b1 & 0x80 == 0 {
         return Err(HeaderError::Unmasked);
     }
@@ -107,6 +114,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, HeaderError> {
     };
     Ok(Some(Header {
         fin,
+        rsv1,
         opcode,
         mask: [mask[0], mask[1], mask[2], mask[3]],
         payload_len,
@@ -188,10 +196,20 @@ mod tests {
 
     #[test]
     fn protocol_violations_are_refused() {
+        // RSV2, RSV3, and RSV1 on a control frame; RSV1 on a data frame is the stream's call.
         assert_eq!(
-            parse_header(&masked(0xC1, &[0])),
+            parse_header(&masked(0xA1, &[0])),
             Err(HeaderError::ReservedBits)
         );
+        assert_eq!(
+            parse_header(&masked(0x91, &[0])),
+            Err(HeaderError::ReservedBits)
+        );
+        assert_eq!(
+            parse_header(&masked(0xC9, &[0])),
+            Err(HeaderError::ReservedBits)
+        );
+        assert!(parse_header(&masked(0xC1, &[0])).unwrap().unwrap().rsv1);
         assert_eq!(
             parse_header(&masked(0x83, &[0])),
             Err(HeaderError::ReservedOpcode)

@@ -18,7 +18,9 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::frame::{self, OpCode};
+use super::deflate::{self, InflateError};
+use super::frame::{self, Header, OpCode};
+use crate::close_code::{CloseCode, INVALID_PAYLOAD, MESSAGE_TOO_BIG, PROTOCOL_ERROR};
 
 /// Bytes read per call while waiting between frames; they live on the stack, not in the stream.
 const STACK_READ: usize = 4096;
@@ -64,6 +66,8 @@ pub enum ReadEnd {
 struct Fragment {
     opcode: OpCode,
     payload: BytesMut,
+    /// Compressed (permessage-deflate); validated only once inflated.
+    compressed: bool,
     /// For text: the prefix already known to be valid UTF-8, so invalid text fails at the
     /// fragment that breaks it rather than at the end of the message.
     utf8_checked: usize,
@@ -89,6 +93,8 @@ pub struct WsStream<S> {
     /// A fragmented message being assembled.
     fragment: Option<Fragment>,
     max_message: usize,
+    /// permessage-deflate was negotiated: messages with RSV1 set are compressed.
+    deflate: bool,
     /// Encoded control frames waiting to be written (pongs, close).
     control_out: Vec<u8>,
     state: State,
@@ -98,8 +104,9 @@ pub struct WsStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// Wrap `io`, whose first bytes may already have been read (`leftover`), accepting messages
-    /// of at most `max_message` bytes (more closes with 1009).
-    pub fn new(io: S, leftover: Bytes, max_message: usize) -> Self {
+    /// of at most `max_message` bytes (more closes with 1009), compressed ones too if
+    /// permessage-deflate was negotiated (`deflate`).
+    pub fn new(io: S, leftover: Bytes, max_message: usize, deflate: bool) -> Self {
         Self {
             io,
             inbuf: if leftover.is_empty() {
@@ -110,6 +117,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             frame_needs: 0,
             fragment: None,
             max_message,
+            deflate,
             control_out: Vec::new(),
             state: State::Open,
             write_poisoned: false,
@@ -263,13 +271,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             let header = match frame::parse_header(&self.inbuf) {
                 Ok(Some(header)) => header,
                 Ok(None) => return Ok(None),
-                Err(_) => return Err(self.fail(1002, "protocol error")),
+                Err(_) => return Err(self.fail(PROTOCOL_ERROR, "protocol error")),
             };
             let assembled = self.fragment.as_ref().map_or(0, |f| f.payload.len() as u64);
             if !header.opcode.is_control()
                 && header.payload_len + assembled > self.max_message as u64
             {
-                return Err(self.fail(1009, "message too big"));
+                return Err(self.fail(MESSAGE_TOO_BIG, "message too big"));
             }
             let total = header.header_len + header.payload_len as usize;
             if self.inbuf.len() < total {
@@ -284,7 +292,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                 self.inbuf = BytesMut::new();
             }
             frame::unmask(&mut payload, header.mask);
-            if let Some(message) = self.on_frame(header.opcode, header.fin, payload)? {
+            if let Some(message) = self.on_frame(header, payload)? {
                 return Ok(Some(message));
             }
             if self.state == State::Closed {
@@ -293,12 +301,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         }
     }
 
-    fn on_frame(
-        &mut self,
-        opcode: OpCode,
-        fin: bool,
-        payload: BytesMut,
-    ) -> Result<Option<Message>, ReadEnd> {
+    fn on_frame(&mut self, header: Header, payload: BytesMut) -> Result<Option<Message>, ReadEnd> {
+        let Header {
+            opcode, fin, rsv1, ..
+        } = header;
+        if rsv1 && (!self.deflate || opcode == OpCode::Continuation) {
+            return Err(self.fail(PROTOCOL_ERROR, "reserved bit set"));
+        }
         match opcode {
             OpCode::Ping => {
                 if self.state == State::Open {
@@ -310,49 +319,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             OpCode::Close => Err(self.on_close(&payload)),
             OpCode::Text | OpCode::Binary => {
                 if self.fragment.is_some() {
-                    return Err(self.fail(1002, "new message inside a fragmented one"));
+                    return Err(self.fail(PROTOCOL_ERROR, "new message inside a fragmented one"));
                 }
                 if fin {
-                    return self.complete(opcode, payload);
+                    return self.complete(opcode, payload, rsv1);
                 }
                 let mut fragment = Fragment {
                     opcode,
                     payload,
+                    compressed: rsv1,
                     utf8_checked: 0,
                 };
                 if !fragment.check_utf8() {
-                    return Err(self.fail(1007, "text message is not valid UTF-8"));
+                    return Err(self.fail(INVALID_PAYLOAD, "text message is not valid UTF-8"));
                 }
                 self.fragment = Some(fragment);
                 Ok(None)
             }
             OpCode::Continuation => {
                 let Some(fragment) = self.fragment.as_mut() else {
-                    return Err(self.fail(1002, "continuation without a message"));
+                    return Err(self.fail(PROTOCOL_ERROR, "continuation without a message"));
                 };
                 fragment.payload.extend_from_slice(&payload);
                 if !fragment.check_utf8() {
-                    return Err(self.fail(1007, "text message is not valid UTF-8"));
+                    return Err(self.fail(INVALID_PAYLOAD, "text message is not valid UTF-8"));
                 }
                 if !fin {
                     return Ok(None);
                 }
                 match self.fragment.take() {
-                    Some(whole) => self.complete(whole.opcode, whole.payload),
+                    Some(whole) => self.complete(whole.opcode, whole.payload, whole.compressed),
                     None => Ok(None),
                 }
             }
         }
     }
 
-    fn complete(&mut self, opcode: OpCode, payload: BytesMut) -> Result<Option<Message>, ReadEnd> {
+    fn complete(
+        &mut self,
+        opcode: OpCode,
+        payload: BytesMut,
+        compressed: bool,
+    ) -> Result<Option<Message>, ReadEnd> {
         if self.state != State::Open {
             return Ok(None); // closing: data is discarded
         }
-        let payload = payload.freeze();
+        let payload = if compressed {
+            match deflate::inflate(&payload, self.max_message) {
+                Ok(inflated) => Bytes::from(inflated),
+                Err(InflateError::TooBig) => {
+                    return Err(self.fail(MESSAGE_TOO_BIG, "message too big"));
+                }
+                Err(InflateError::Corrupt) => {
+                    return Err(self.fail(INVALID_PAYLOAD, "compressed message is corrupt"));
+                }
+            }
+        } else {
+            payload.freeze()
+        };
         if opcode == OpCode::Text {
             if std::str::from_utf8(&payload).is_err() {
-                return Err(self.fail(1007, "text message is not valid UTF-8"));
+                return Err(self.fail(INVALID_PAYLOAD, "text message is not valid UTF-8"));
             }
             return Ok(Some(Message::Text(payload)));
         }
@@ -362,14 +389,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     fn on_close(&mut self, payload: &[u8]) -> ReadEnd {
         let code = match payload {
             [] => None,
-            [_] => return self.fail(1002, "close frame with a one-byte payload"),
+            [_] => return self.fail(PROTOCOL_ERROR, "close frame with a one-byte payload"),
             [hi, lo, reason @ ..] => {
                 let code = u16::from_be_bytes([*hi, *lo]);
                 if !is_valid_close_code(code) {
-                    return self.fail(1002, "invalid close code");
+                    return self.fail(PROTOCOL_ERROR, "invalid close code");
                 }
                 if std::str::from_utf8(reason).is_err() {
-                    return self.fail(1007, "close reason is not valid UTF-8");
+                    return self.fail(INVALID_PAYLOAD, "close reason is not valid UTF-8");
                 }
                 Some(code)
             }
@@ -386,7 +413,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     }
 
     /// Queue a close frame reporting a protocol error and stop reading.
-    fn fail(&mut self, code: u16, reason: &str) -> ReadEnd {
+    fn fail(&mut self, code: CloseCode, reason: &str) -> ReadEnd {
+        let code = code.code;
         if self.state == State::Open {
             self.queue_close(code, reason);
         }
@@ -413,7 +441,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
 impl Fragment {
     /// Validate the newly arrived text; an incomplete character at the end is fine for now.
     fn check_utf8(&mut self) -> bool {
-        if self.opcode != OpCode::Text {
+        if self.opcode != OpCode::Text || self.compressed {
             return true;
         }
         match std::str::from_utf8(&self.payload[self.utf8_checked..]) {
