@@ -152,6 +152,47 @@ async fn per_user_limit_applies_to_logged_in_users_only() {
     assert_alive(&mut p2).await;
 }
 
+#[tokio::test]
+async fn per_user_limit_holds_for_change_user() {
+    let server = TestServer::start_with(|c| c.limits.max_connections_per_user = 1).await;
+    let (token, _) = server.user("switcher@example.com").await;
+    let first = server.connect_with(ConnectOptions::bearer(&token)).await;
+    let mut public = server.connect().await;
+    let public_info = public.info.clone();
+    public
+        .send_json(&json!({"type": "change_user", "token": token}))
+        .await
+        .unwrap();
+    assert_error(&public.recv_json().await.unwrap(), "too_many_connections");
+    // It stays what it was: the same connection frame, still public.
+    let again = public.recv_json().await.unwrap();
+    assert_eq!(again["type"], "connection");
+    assert_eq!(again["data"]["client_id"], public_info.client_id.as_str());
+    assert_eq!(again["data"]["root_id"], public_info.root_id.as_str());
+    assert_alive(&mut public).await;
+    assert!(server.metric(|m| &m.connections_refused_limit) >= 1);
+
+    // The user's own connection may re-authenticate as itself, and once it is gone the switch
+    // is allowed.
+    let mut first = first;
+    let info = first.change_user(Some(&token)).await.unwrap();
+    assert_ne!(info.root_id, public_info.root_id);
+    first.close().await.unwrap();
+    let mut switched = None;
+    for _ in 0..50 {
+        let info = public.change_user(Some(&token)).await.unwrap();
+        if info.root_id != public_info.root_id {
+            switched = Some(info);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        switched.is_some(),
+        "the slot was released when the first connection closed"
+    );
+}
+
 fn upgrade_headers(origin: &str) -> Vec<(&str, &str)> {
     vec![
         ("Connection", "Upgrade"),

@@ -98,7 +98,24 @@ impl JacSession {
         if let Some(err) = &refused {
             self.send_error(err.code(), &format!("{err}; switched to the public user"));
         }
-        self.app.hub().set_identity(&self.conn, identity);
+        // The per-user connection limit holds for connections that switch to a user too; over it,
+        // the connection keeps its current user and is told why.
+        let limit = self.app.config().limits.max_connections_per_user;
+        if identity.is_authenticated()
+            && identity.root_id() != self.conn.identity().root_id()
+            && self.app.hub().user_connection_count(identity.root_id()) >= limit
+        {
+            Metrics::inc(&self.app.metrics().connections_refused_limit);
+            self.send_error(
+                "too_many_connections",
+                &format!(
+                    "this user already has {limit} connections (limits.max_connections_per_user); \
+                     the connection keeps its current user"
+                ),
+            );
+        } else {
+            self.app.hub().set_identity(&self.conn, identity);
+        }
         self.send(frames::connection(&self.conn));
     }
 
