@@ -5,7 +5,8 @@
 #   bench/run.sh [--quick | --full] [--servers switchboard,sockudo,socketio,ws,jaccloud] [--reps N]
 #                [--scenarios idle,connect,fanout,rooms,rpc]
 #
-# --quick (default): about 9 minutes with Jac Cloud (its connects are slow), less without; --full runs the issue's whole matrix (S up to 18k).
+# --quick (default): 264 s of scenarios for Switchboard with Jac Cloud (its connects are slow);
+# more with every peer. --full runs the issue's whole matrix (S up to 18k).
 # Every server is started fresh, pinned to core $SERVER_CPU (default 0); the generator runs on core
 # $GEN_CPU (default 1). Each (scenario, server) pair runs $REPS times; BENCHMARKS.md reports the
 # median with min-max. Peers that are not installed are reported as n/a; install them with
@@ -26,7 +27,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 mode=quick
 servers="switchboard,sockudo,socketio,ws,jaccloud"
-scenarios="idle,connect,fanout,rooms,rpc"
+all_scenarios="idle,connect,fanout,rooms,rpc"
+scenarios=$all_scenarios
 reps=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 command_line="bench/run.sh --$mode${reps:+ --reps $reps} --servers $servers"
-[ "$scenarios" != "idle,connect,fanout,rooms,rpc" ] && command_line="$command_line --scenarios $scenarios"
+[ "$scenarios" != "$all_scenarios" ] && command_line="$command_line --scenarios $scenarios"
 wants() { case ",$scenarios," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 SERVER_CPU="${SERVER_CPU:-0}"
@@ -199,7 +201,7 @@ IFS=, read -r -a server_list <<<"$servers"
 started_at=$(date +%s)
 for name in "${server_list[@]}"; do
   if ! installed "$name"; then
-    for s in idle connect fanout rooms rpc; do na "$s" "$name" "not installed (bench/peers/install-*.sh)"; done
+    for s in ${all_scenarios//,/ }; do na "$s" "$name" "not installed (bench/peers/install-*.sh)"; done
     continue
   fi
   echo "== $name"

@@ -55,7 +55,10 @@ fuzz_target!(|input: &[u8]| {
             // `data` is the raw JSON text of the field, kept verbatim from the frame.
             let data = std::str::from_utf8(&data).expect("data is UTF-8");
             assert!(text.contains(data));
-            assert!(serde_json_ok(data), "data is not JSON: {data}");
+            assert!(
+                serde_json::from_str::<&serde_json::value::RawValue>(data).is_ok(),
+                "data is not JSON: {data}"
+            );
         }
         Ok(ClientEvent::Walker(walker)) => {
             assert!(walker.context.get().starts_with('{'));
@@ -63,12 +66,3 @@ fuzz_target!(|input: &[u8]| {
         Ok(ClientEvent::ChangeUser { .. } | ClientEvent::Connection | ClientEvent::Ping) => {}
     }
 });
-
-/// Whether `text` is one JSON value, checked by parsing it again as a frame's `data`.
-fn serde_json_ok(text: &str) -> bool {
-    let frame = format!("{{\"type\":\"client\",\"client_ids\":[\"c\"],\"data\":{text}}}");
-    matches!(
-        parse(&frame, ParseLimits { max_ids_per_event: 1 }),
-        Ok(ClientEvent::Client { data, .. }) if &data[..] == text.as_bytes()
-    )
-}

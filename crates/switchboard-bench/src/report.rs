@@ -525,7 +525,8 @@ fn scenario_blurb(scenario: &str) -> &'static str {
         }
         _ => {
             "C clients each calling the `chat_service` walker with `response: true`, one call in flight \
-              per client (Jac Cloud: a logged-in user, since its walkers need one; Switchboard the same).\n"
+              per client (Jac Cloud as a logged-in user, since its walkers need one; Switchboard's demo \
+              declares `chat_service` public, so it is called without a login).\n"
         }
     }
 }

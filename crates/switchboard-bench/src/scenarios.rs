@@ -401,7 +401,6 @@ pub async fn idle(
 /// `connect`: handshakes per second until N are open, and handshake latency.
 pub async fn connect(env: &Env, connections: usize) -> anyhow::Result<Metrics> {
     let shared = Shared::new();
-    let cpu_before = env.server_pid.map(procinfo::cpu_seconds);
     let cores = CoreWatch::start(env.server_pid);
     let opened = open_many(
         &env.target,
@@ -422,15 +421,15 @@ pub async fn connect(env: &Env, connections: usize) -> anyhow::Result<Metrics> {
         json!((opened.ok as f64 / secs).round()),
     );
     latency_metrics("handshake_", &opened.handshake, &mut m);
-    if let (Some(pid), Some(before)) = (env.server_pid, cpu_before) {
-        let cpu = procinfo::cpu_seconds(pid) - before;
-        m.insert("server_cpu_util".into(), json!(round3(cpu / secs)));
-        m.insert(
-            "server_cpu_us_per_handshake".into(),
-            json!(round3(cpu * 1e6 / opened.ok.max(1) as f64)),
-        );
-    }
-    cores.finish(&mut m);
+    cores.finish(
+        &mut m,
+        secs,
+        PerUnit {
+            key: "server_cpu_us_per_handshake",
+            scale: 1e6,
+            count: opened.ok as u64,
+        },
+    );
     shared.cancel.cancel();
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(m)
@@ -440,6 +439,16 @@ pub async fn connect(env: &Env, connections: usize) -> anyhow::Result<Metrics> {
 struct CoreWatch {
     server: Option<(Vec<usize>, procinfo::CoreTimes)>,
     generator: (Vec<usize>, procinfo::CoreTimes),
+    /// The server's pid and its process CPU seconds at the start.
+    server_cpu: Option<(u32, f64)>,
+}
+
+/// What the server's CPU time is divided by: `key` names the metric, `scale` turns seconds into
+/// its unit (1e6 for µs, 1e9 for ns), `count` is how many units of work were done.
+struct PerUnit<'a> {
+    key: &'a str,
+    scale: f64,
+    count: u64,
 }
 
 impl CoreWatch {
@@ -456,10 +465,20 @@ impl CoreWatch {
         Self {
             server,
             generator: (gen_cpus, t),
+            server_cpu: server_pid.map(|pid| (pid, procinfo::cpu_seconds(pid))),
         }
     }
 
-    fn finish(&self, m: &mut Metrics) {
+    /// Record the server's CPU use over `secs` and per unit of work, and how busy both cores were.
+    fn finish(&self, m: &mut Metrics, secs: f64, per: PerUnit<'_>) {
+        if let Some((pid, before)) = self.server_cpu {
+            let cpu = procinfo::cpu_seconds(pid) - before;
+            m.insert("server_cpu_util".into(), json!(round3(cpu / secs)));
+            m.insert(
+                per.key.into(),
+                json!(round3(cpu * per.scale / per.count.max(1) as f64)),
+            );
+        }
         if let Some((cpus, before)) = &self.server {
             let (busy, nice) = procinfo::CoreTimes::read(cpus).shares_since(before);
             m.insert("server_core_busy".into(), json!(round3(busy)));
@@ -549,7 +568,6 @@ pub async fn rooms(
     let stop_publishing = CancellationToken::new();
     let publish_errors = Rc::new(Cell::new(0u64));
     let first_send = Rc::new(Cell::new(None::<Instant>));
-    let cpu_before = env.server_pid.map(procinfo::cpu_seconds);
     let gen_cpu_before = procinfo::self_cpu_seconds();
     let cores = CoreWatch::start(env.server_pid);
     let mut publishers = Vec::new();
@@ -612,17 +630,17 @@ pub async fn rooms(
     m.insert("publish_errors".into(), json!(publish_errors.get()));
     m.insert("disconnects".into(), json!(shared.disconnects.get()));
     latency_metrics("", &shared.hist.borrow(), &mut m);
-    if let (Some(pid), Some(before)) = (env.server_pid, cpu_before) {
-        let cpu = procinfo::cpu_seconds(pid) - before;
-        m.insert("server_cpu_util".into(), json!(round3(cpu / secs)));
-        m.insert(
-            "server_cpu_ns_per_delivery".into(),
-            json!((cpu * 1e9 / received.max(1) as f64).round()),
-        );
-    }
     let gen_cpu = procinfo::self_cpu_seconds() - gen_cpu_before;
     m.insert("generator_cpu_util".into(), json!(round3(gen_cpu / secs)));
-    cores.finish(&mut m);
+    cores.finish(
+        &mut m,
+        secs,
+        PerUnit {
+            key: "server_cpu_ns_per_delivery",
+            scale: 1e9,
+            count: received,
+        },
+    );
     shared.cancel.cancel();
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(m)
@@ -860,7 +878,6 @@ pub async fn rpc(
     );
     let request = Rc::new(request);
     let deadline = Instant::now() + duration;
-    let cpu_before = env.server_pid.map(procinfo::cpu_seconds);
     let cores = CoreWatch::start(env.server_pid);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -941,15 +958,15 @@ pub async fn rpc(
         json!(round3(calls.get() as f64 / secs)),
     );
     latency_metrics("", &hist.borrow(), &mut m);
-    if let (Some(pid), Some(before)) = (env.server_pid, cpu_before) {
-        let cpu = procinfo::cpu_seconds(pid) - before;
-        m.insert("server_cpu_util".into(), json!(round3(cpu / secs)));
-        m.insert(
-            "server_cpu_us_per_call".into(),
-            json!(round3(cpu * 1e6 / calls.get().max(1) as f64)),
-        );
-    }
-    cores.finish(&mut m);
+    cores.finish(
+        &mut m,
+        secs,
+        PerUnit {
+            key: "server_cpu_us_per_call",
+            scale: 1e6,
+            count: calls.get(),
+        },
+    );
     Ok(m)
 }
 

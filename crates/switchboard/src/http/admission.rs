@@ -77,6 +77,14 @@ impl Drop for AddressSlot {
     }
 }
 
+/// Whether `identity` is a user who already has `limits.max_connections_per_user` connections
+/// (the public user is many people and has no limit). Checked on connect and on `change_user`.
+pub fn user_is_full(app: &Switchboard, identity: &Identity) -> bool {
+    identity.is_authenticated()
+        && app.hub().user_connection_count(identity.root_id())
+            >= app.config().limits.max_connections_per_user
+}
+
 /// Check the connection limits for a new connection as `identity` from `ip`. On success the
 /// returned slot keeps the address counted for as long as it lives.
 pub fn admit(
@@ -92,9 +100,7 @@ pub fn admit(
     if app.hub().connection_count() >= limits.max_connections {
         return refuse(close_code::TRY_AGAIN_LATER);
     }
-    if identity.is_authenticated()
-        && app.hub().user_connection_count(identity.root_id()) >= limits.max_connections_per_user
-    {
+    if user_is_full(app, identity) {
         return refuse(close_code::TOO_MANY_FOR_USER);
     }
     let Some(ip) = ip else {

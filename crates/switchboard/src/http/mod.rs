@@ -2,7 +2,7 @@
 //! [`axum::Router`] an app can serve alone or merge into its own.
 
 mod accounts;
-mod admission;
+pub(crate) mod admission;
 mod body;
 mod echo;
 mod error;

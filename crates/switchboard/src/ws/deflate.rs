@@ -8,6 +8,8 @@
 //! extra. Outgoing messages stay uncompressed because they are shared bytes, written as-is to
 //! every recipient.
 
+use std::cell::RefCell;
+
 use flate2::{Decompress, FlushDecompress, Status};
 
 /// The trailer RFC 7692 section 7.2.2 removes from each compressed message; inflating needs it back.
@@ -78,9 +80,25 @@ pub enum InflateError {
     Corrupt,
 }
 
+thread_local! {
+    /// One inflate state per worker thread: without context takeover every message starts from a
+    /// reset state, so reusing it saves allocating and zeroing tens of KiB per message.
+    static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
 /// Inflate one message compressed without context takeover, to at most `limit` bytes.
 pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
-    let mut inflater = Decompress::new(false);
+    INFLATER.with_borrow_mut(|inflater| {
+        inflater.reset(false);
+        inflate_with(inflater, compressed, limit)
+    })
+}
+
+fn inflate_with(
+    inflater: &mut Decompress,
+    compressed: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, InflateError> {
     let mut out: Vec<u8> = Vec::with_capacity((compressed.len() * 4).clamp(64, limit.max(64)));
     for chunk in [compressed, &TAIL[..]] {
         let mut consumed = 0;

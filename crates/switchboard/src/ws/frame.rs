@@ -69,6 +69,19 @@ pub enum HeaderError {
     LengthOverflow,
 }
 
+impl HeaderError {
+    /// The close reason naming the broken rule.
+    pub fn reason(self) -> &'static str {
+        match self {
+            HeaderError::ReservedBits => "reserved bit set",
+            HeaderError::ReservedOpcode => "reserved opcode",
+            HeaderError::Unmasked => "client frame not masked",
+            HeaderError::BadControlFrame => "control frame fragmented or over 125 bytes",
+            HeaderError::LengthOverflow => "frame length over 2^63",
+        }
+    }
+}
+
 /// Parse a client frame header from the start of `buf`. `Ok(None)`: not enough bytes yet.
 pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, HeaderError> {
     let [b0, b1, ..] = *buf else {

@@ -271,7 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             let header = match frame::parse_header(&self.inbuf) {
                 Ok(Some(header)) => header,
                 Ok(None) => return Ok(None),
-                Err(_) => return Err(self.fail(PROTOCOL_ERROR, "protocol error")),
+                Err(err) => return Err(self.fail(PROTOCOL_ERROR, err.reason())),
             };
             let assembled = self.fragment.as_ref().map_or(0, |f| f.payload.len() as u64);
             if !header.opcode.is_control()

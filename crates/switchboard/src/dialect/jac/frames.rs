@@ -36,16 +36,24 @@ pub fn walker_reply(walker: &str, reports: Reports, id: Option<Value>) -> Bytes 
 
 /// `{"type":"walker","walker":NAME,"error":MSG,"code":CODE}` plus the client's `id`.
 pub fn walker_error(walker: &str, code: &str, message: &str, id: Option<Value>) -> Bytes {
+    encode(&walker_error_value(walker, code, message, id))
+}
+
+fn walker_error_value(walker: &str, code: &str, message: &str, id: Option<Value>) -> Value {
     let mut frame = json!({"type": "walker", "walker": walker, "error": message, "code": code});
     if let Some(id) = id {
         frame["id"] = id;
     }
-    encode(&frame)
+    frame
 }
 
 /// `{"type":"error","error":MSG,"code":CODE}`.
 pub fn error(code: &str, message: &str) -> Bytes {
-    encode(&json!({"type": "error", "error": message, "code": code}))
+    encode(&error_value(code, message))
+}
+
+fn error_value(code: &str, message: &str) -> Value {
+    json!({"type": "error", "error": message, "code": code})
 }
 
 /// The message was dropped by the rate limit: `{"type":"error","code":"rate_limited",
@@ -54,15 +62,10 @@ pub fn rate_limited(walker: Option<&WalkerEvent>, retry_after_ms: u64) -> Bytes 
     let message =
         format!("message rate over the limit; message dropped, retry after {retry_after_ms} ms");
     let mut frame = match walker {
-        Some(call) => {
-            json!({"type": "walker", "walker": call.walker, "error": message, "code": "rate_limited"})
-        }
-        None => json!({"type": "error", "error": message, "code": "rate_limited"}),
+        Some(call) => walker_error_value(&call.walker, "rate_limited", &message, call.id.clone()),
+        None => error_value("rate_limited", &message),
     };
     frame["retry_after_ms"] = json!(retry_after_ms);
-    if let Some(id) = walker.and_then(|call| call.id.clone()) {
-        frame["id"] = id;
-    }
     encode(&frame)
 }
 

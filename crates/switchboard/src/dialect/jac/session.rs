@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use super::events::{self, ClientEvent, EventError, ParseLimits, WalkerEvent};
 use super::frames;
 use crate::app::Switchboard;
+use crate::http::admission;
 use crate::hub::{Connection, Delivery};
 use crate::identity::Identity;
 use crate::notify::{Notifier, Target};
@@ -100,11 +101,10 @@ impl JacSession {
         }
         // The per-user connection limit holds for connections that switch to a user too; over it,
         // the connection keeps its current user and is told why.
-        let limit = self.app.config().limits.max_connections_per_user;
-        if identity.is_authenticated()
-            && identity.root_id() != self.conn.identity().root_id()
-            && self.app.hub().user_connection_count(identity.root_id()) >= limit
+        if identity.root_id() != self.conn.identity().root_id()
+            && admission::user_is_full(&self.app, &identity)
         {
+            let limit = self.app.config().limits.max_connections_per_user;
             Metrics::inc(&self.app.metrics().connections_refused_limit);
             self.send_error(
                 "too_many_connections",
