@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use switchboard::dialect::Dialect;
-use switchboard::hub::{Connection, Delivery, Hub, QueueBounds};
+use switchboard::dialect::jac::JacDialect;
+use switchboard::hub::{
+    Connection, ConnectionLimits, Delivery, Hub, QueueBounds, Registration, Target,
+};
 use switchboard::identity::Identity;
 use switchboard::stats::Metrics;
 
@@ -28,9 +31,14 @@ struct Fixture {
 impl Fixture {
     fn new(n: usize) -> Self {
         let hub = Hub::new(
+            vec![JacDialect.encoder()],
             QueueBounds {
                 messages: 1024,
                 bytes: 1 << 30,
+            },
+            ConnectionLimits {
+                total: usize::MAX,
+                per_user: usize::MAX,
             },
             Arc::new(Metrics::default()),
         );
@@ -49,13 +57,14 @@ impl Fixture {
             self.next_id += 1;
             let conn = self
                 .hub
-                .register(
-                    Arc::from(format!("bench:{}", self.next_id)),
-                    Dialect::Jac,
-                    Identity::public(),
-                    std::slice::from_ref(&channel),
-                    Vec::new(),
-                )
+                .register(Registration {
+                    client_id: Arc::from(format!("bench:{}", self.next_id)),
+                    dialect: Hub::dialect_id(0),
+                    identity: Identity::public(),
+                    channels: vec![channel.clone()],
+                    namespace: None,
+                    greeting: Vec::new(),
+                })
                 .expect("fresh client id");
             self.conns.push(conn);
         }
@@ -77,6 +86,7 @@ fn fanout(c: &mut Criterion) {
     for n in [100usize, 1_000, 10_000] {
         let mut fixture = Fixture::new(n);
         let data = json!({"type": "chat", "data": {"message": "hello, everyone in this channel", "seq": 1}});
+        let target = Target::Channels(vec![CHANNEL.to_string()]);
         group.throughput(Throughput::Elements(n as u64));
         // Serialize once (`Delivery::from_json`), then enqueue to every member of the channel.
         group.bench_with_input(BenchmarkId::new("serialize_and_deliver", n), &n, |b, &n| {
@@ -88,7 +98,7 @@ fn fanout(c: &mut Criterion) {
                     let start = Instant::now();
                     for _ in 0..chunk {
                         let delivery = Delivery::from_json(&data).expect("serializable");
-                        let reached = fixture.hub.deliver_to_channels(&[CHANNEL], &delivery);
+                        let reached = fixture.hub.deliver(&target, &delivery);
                         debug_assert_eq!(reached, n);
                         std::hint::black_box(reached);
                     }

@@ -91,11 +91,13 @@ impl Accounts {
         let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|e| AccountError::Internal(e.to_string()))??;
+        // The Jac Cloud root id is derived from the user id (`n::` + id), so both are one value.
+        let id = new_object_id();
         let user = UserRecord {
-            id: new_object_id(),
+            root_id: id.clone(),
+            id,
             email,
             password_hash,
-            root_id: new_object_id(),
             token_version: 0,
             roles,
         };

@@ -12,11 +12,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::accounts::Accounts;
 use crate::auth::{Authenticator, load_or_create_secret};
-use crate::backplane::{Backplane, LocalOnly};
+use crate::broker::{Broker, Inbound, SingleNode};
 use crate::close_code;
 use crate::config::Config;
-use crate::hub::{Hub, QueueBounds};
+use crate::dialect::Dialect;
+use crate::dialect::jac::JacDialect;
+use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::notify::{Notifier, Publisher};
+use crate::presence::{LocalPresence, Presence};
 use crate::stats::Metrics;
 use crate::store::{AccountStore, StoreError};
 use crate::walker::{Walker, WalkerRegistry};
@@ -37,7 +40,8 @@ pub enum StartError {
 pub struct SwitchboardBuilder {
     config: Config,
     walkers: WalkerRegistry,
-    backplane: Arc<dyn Backplane>,
+    broker: Option<Arc<dyn Broker>>,
+    dialects: Vec<Arc<dyn Dialect>>,
 }
 
 impl SwitchboardBuilder {
@@ -47,9 +51,15 @@ impl SwitchboardBuilder {
         self
     }
 
-    /// Join other processes through `backplane` (default: this process alone).
-    pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
-        self.backplane = backplane;
+    /// Join other nodes through `broker` (default: this node alone).
+    pub fn broker(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// Serve another dialect beside the built-in ones (its routes join the app's router).
+    pub fn dialect(mut self, dialect: Arc<dyn Dialect>) -> Self {
+        self.dialects.push(dialect);
         self
     }
 
@@ -68,21 +78,41 @@ impl SwitchboardBuilder {
         let store = AccountStore::open(&config.accounts_database_url()).await?;
         let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
         let accounts = Accounts::new(auth, config.auth.min_password_len);
+        if self.dialects.len() > MAX_DIALECTS {
+            return Err(StartError::Config(format!(
+                "at most {MAX_DIALECTS} dialects can be registered"
+            )));
+        }
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
+            self.dialects.iter().map(|d| d.encoder()).collect(),
             QueueBounds {
                 messages: config.limits.outbound_queue_messages,
                 bytes: config.limits.outbound_queue_bytes,
             },
+            ConnectionLimits {
+                total: config.limits.max_connections,
+                per_user: config.limits.max_connections_per_user,
+            },
             metrics.clone(),
         ));
-        let publisher = Arc::new(Publisher::new(hub.clone(), self.backplane));
+        let broker = self
+            .broker
+            .unwrap_or_else(|| Arc::new(SingleNode::new(crate::ids::new_object_id())));
+        if let Some(interest) = broker.interest() {
+            hub.observe_channels(interest);
+        }
+        broker.attach(Inbound::new(broker.node_id(), &hub));
+        let presence: Arc<dyn Presence> = Arc::new(LocalPresence::new(&hub));
+        let publisher = Arc::new(Publisher::new(hub.clone(), broker));
         let app = Switchboard {
             shared: Arc::new(Shared {
                 config,
                 hub,
                 publisher,
                 walkers: self.walkers,
+                dialects: self.dialects,
+                presence,
                 accounts,
                 metrics,
                 sessions: TaskTracker::new(),
@@ -105,6 +135,9 @@ pub(crate) struct Shared {
     pub(crate) hub: Arc<Hub>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) walkers: WalkerRegistry,
+    /// Registered dialects; a connection's [`DialectId`] is its dialect's position here.
+    pub(crate) dialects: Vec<Arc<dyn Dialect>>,
+    pub(crate) presence: Arc<dyn Presence>,
     pub(crate) accounts: Accounts,
     pub(crate) metrics: Arc<Metrics>,
     /// Every connection's task, so shutdown can wait for the close handshakes.
@@ -128,7 +161,9 @@ impl Switchboard {
         SwitchboardBuilder {
             config,
             walkers: WalkerRegistry::default(),
-            backplane: Arc::new(LocalOnly),
+            broker: None,
+            // The built-in dialects; each is one line here.
+            dialects: vec![Arc::new(JacDialect)],
         }
     }
 
@@ -138,6 +173,25 @@ impl Switchboard {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.shared.hub
+    }
+
+    /// The registered dialects with the id their connections carry.
+    pub fn dialects(&self) -> impl Iterator<Item = (DialectId, &Arc<dyn Dialect>)> {
+        self.shared
+            .dialects
+            .iter()
+            .enumerate()
+            .map(|(index, dialect)| (Hub::dialect_id(index), dialect))
+    }
+
+    /// Members of channels across the cluster.
+    pub fn presence(&self) -> &Arc<dyn Presence> {
+        &self.shared.presence
+    }
+
+    /// This node's id in the cluster.
+    pub fn node_id(&self) -> &str {
+        self.shared.publisher.broker().node_id()
     }
 
     pub fn accounts(&self) -> &Accounts {
@@ -157,7 +211,7 @@ impl Switchboard {
         Notifier::new(self.shared.publisher.clone(), None)
     }
 
-    /// Send to every connection of these users (`n::...` root ids).
+    /// Send to every connection of these users (user ids or Jac `n::...` root ids).
     pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(&self, root_ids: &[S], data: &T) {
         self.notifier().notify_users(root_ids, data);
     }

@@ -174,7 +174,7 @@ impl Authenticator {
 
 /// The identity an account acts as.
 pub fn identity_of(user: UserRecord) -> Identity {
-    Identity::user(user.id, user.email, &user.root_id, user.roles)
+    Identity::user(user.id, user.email, user.roles)
 }
 
 /// `Bearer x`, `bearer x` or `x` -> `x`.

@@ -1,8 +1,17 @@
 //! Who is on the other end of a connection or request: the public user or an account.
+//!
+//! The hub indexes connections by [`Identity::user_id`], which is dialect-neutral. Each dialect
+//! derives its own view of an identity from these fields; the Jac Cloud dialect's `root_id`
+//! (`n::` + user id) is one such view, cached here only so it is computed once per identity.
 
 use std::sync::{Arc, OnceLock};
 
-use crate::ids::{PUBLIC_ROOT_ID, ROOT_ID_PREFIX};
+/// The user id every unauthenticated connection is indexed under. Jac Cloud shows it as the root
+/// id `n::000000000000000000000001`.
+pub const PUBLIC_USER_ID: &str = "000000000000000000000001";
+
+/// The prefix of a Jac Cloud root id: `n::` + user id.
+pub const ROOT_ID_PREFIX: &str = "n::";
 
 /// A caller's identity. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
@@ -10,10 +19,13 @@ pub struct Identity(Arc<IdentityData>);
 
 #[derive(Debug)]
 struct IdentityData {
-    user_id: Option<String>,
+    user_id: Arc<str>,
+    authenticated: bool,
+    username: Option<String>,
     email: Option<String>,
-    root_id: Arc<str>,
     roles: Vec<String>,
+    /// Jac Cloud's view of the user id, derived on first use.
+    root_id: OnceLock<Arc<str>>,
 }
 
 impl Identity {
@@ -23,36 +35,47 @@ impl Identity {
         PUBLIC
             .get_or_init(|| {
                 Identity(Arc::new(IdentityData {
-                    user_id: None,
+                    user_id: Arc::from(PUBLIC_USER_ID),
+                    authenticated: false,
+                    username: None,
                     email: None,
-                    root_id: Arc::from(PUBLIC_ROOT_ID),
                     roles: Vec::new(),
+                    root_id: OnceLock::new(),
                 }))
             })
             .clone()
     }
 
-    /// An account, from its stored id, email, root id (24 hex, without `n::`) and roles.
-    pub fn user(user_id: String, email: String, stored_root_id: &str, roles: Vec<String>) -> Self {
+    /// An account, from its stored id, email and roles. Until accounts carry a username of their
+    /// own, the email is the username.
+    pub fn user(user_id: String, email: String, roles: Vec<String>) -> Self {
         Identity(Arc::new(IdentityData {
-            user_id: Some(user_id),
+            user_id: Arc::from(user_id),
+            authenticated: true,
+            username: Some(email.clone()),
             email: Some(email),
-            root_id: Arc::from(format!("{ROOT_ID_PREFIX}{stored_root_id}")),
             roles,
+            root_id: OnceLock::new(),
         }))
     }
 
     pub fn is_authenticated(&self) -> bool {
-        self.0.user_id.is_some()
+        self.0.authenticated
     }
 
-    /// `n::<24 hex>`: the id that `notify_users` and `user` events address.
-    pub fn root_id(&self) -> &Arc<str> {
-        &self.0.root_id
+    /// The key of the hub's user index: the account id, or [`PUBLIC_USER_ID`].
+    pub fn user_id(&self) -> &Arc<str> {
+        &self.0.user_id
     }
 
-    pub fn user_id(&self) -> Option<&str> {
-        self.0.user_id.as_deref()
+    /// The account's id; `None` for the public user.
+    pub fn account_id(&self) -> Option<&str> {
+        self.is_authenticated().then_some(&*self.0.user_id)
+    }
+
+    /// The name shown to other users; `None` for the public user.
+    pub fn username(&self) -> Option<&str> {
+        self.0.username.as_deref()
     }
 
     pub fn email(&self) -> Option<&str> {
@@ -65,5 +88,44 @@ impl Identity {
 
     pub fn has_role(&self, role: &str) -> bool {
         self.0.roles.iter().any(|r| r == role)
+    }
+
+    /// Jac Cloud's `root_id` for this identity: `n::` + user id.
+    pub fn root_id(&self) -> &Arc<str> {
+        self.0
+            .root_id
+            .get_or_init(|| Arc::from(format!("{ROOT_ID_PREFIX}{}", self.0.user_id)))
+    }
+
+    /// Whether two identities are indexed under the same user.
+    pub fn same_user(&self, other: &Identity) -> bool {
+        self.0.user_id == other.0.user_id
+    }
+}
+
+/// The user id a user address names: a user id as is, or a Jac Cloud root id (`n::<user id>`).
+/// `notify_users` and Jac `user` events address users either way.
+pub fn user_id_of_address(address: &str) -> &str {
+    address.strip_prefix(ROOT_ID_PREFIX).unwrap_or(address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_root_id_is_the_reference_constant() {
+        assert_eq!(
+            &**Identity::public().root_id(),
+            "n::000000000000000000000001"
+        );
+    }
+
+    #[test]
+    fn root_id_is_derived_from_the_user_id() {
+        let user = Identity::user("abc".into(), "a@example.com".into(), vec![]);
+        assert_eq!(&**user.root_id(), "n::abc");
+        assert_eq!(user_id_of_address(user.root_id()), "abc");
+        assert_eq!(user_id_of_address("abc"), "abc");
     }
 }

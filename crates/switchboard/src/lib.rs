@@ -28,7 +28,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
-pub mod backplane;
+pub mod broker;
 pub mod close_code;
 pub mod config;
 pub mod dialect;
@@ -39,7 +39,9 @@ pub mod identity;
 pub mod ids;
 pub mod json;
 pub mod notify;
+pub mod presence;
 pub mod rate_limit;
+pub mod session;
 pub mod shutdown;
 pub mod socket;
 pub mod stats;

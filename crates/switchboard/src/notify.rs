@@ -1,51 +1,41 @@
 //! Sending from the server: `notify_users`, `notify_channels`, `notify_clients`, `broadcast` and,
 //! inside a walker called over a WebSocket, `notify_self`.
 //!
-//! Every send is delivered to this process's connections at once (so a walker's notifications
-//! reach its caller before the walker's reply, in call order) and then handed to the backplane.
+//! Every send is delivered to this node's connections at once (so a walker's notifications reach
+//! its caller before the walker's reply, in call order) and then handed to the broker.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::backplane::Backplane;
-use crate::hub::{Connection, Delivery, Hub};
+use crate::broker::Broker;
+use crate::hub::{Connection, Delivery, Hub, Target};
 use crate::stats::Metrics;
 
-/// Who a delivery is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Users(Vec<String>),
-    Channels(Vec<String>),
-    Clients(Vec<String>),
-    Everyone,
-}
-
-/// Delivers locally, then forwards through the backplane.
+/// Delivers locally, then forwards through the broker.
 #[derive(Debug)]
 pub struct Publisher {
     hub: Arc<Hub>,
-    backplane: Arc<dyn Backplane>,
+    broker: Arc<dyn Broker>,
 }
 
 impl Publisher {
-    pub fn new(hub: Arc<Hub>, backplane: Arc<dyn Backplane>) -> Self {
-        Self { hub, backplane }
+    pub fn new(hub: Arc<Hub>, broker: Arc<dyn Broker>) -> Self {
+        Self { hub, broker }
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
 
-    /// Deliver on this process and forward to the others. Returns the local recipient count.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+
+    /// Deliver on this node and forward to the others. Returns the local recipient count.
     pub fn publish(&self, target: &Target, delivery: &Delivery) -> usize {
-        let local = match target {
-            Target::Users(ids) => self.hub.deliver_to_users(ids, delivery),
-            Target::Channels(ids) => self.hub.deliver_to_channels(ids, delivery),
-            Target::Clients(ids) => self.hub.deliver_to_clients(ids, delivery),
-            Target::Everyone => self.hub.broadcast(delivery),
-        };
-        self.backplane.publish(target, delivery);
+        let local = self.hub.deliver(target, delivery);
+        self.broker.publish(target, delivery);
         local
     }
 
@@ -78,12 +68,11 @@ impl Notifier {
         let Some(origin) = &self.origin else {
             return;
         };
-        match serde_json::to_vec(data) {
-            Ok(bytes) => {
-                let delivery = Delivery::from_raw_json(bytes.into());
+        match Delivery::from_json(data) {
+            Ok(delivery) => {
                 self.publisher
                     .hub()
-                    .push_frame(origin, delivery.frame_for(origin.dialect()));
+                    .deliver_to_connection(origin, &delivery);
             }
             Err(err) => {
                 tracing::error!(%err, "notify_self payload could not be serialized");
@@ -92,10 +81,11 @@ impl Notifier {
         }
     }
 
-    /// Send to every connection of these users (`n::...` root ids). Unknown ids are ignored.
-    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(&self, root_ids: &[S], data: &T) {
+    /// Send to every connection of these users: user ids, or Jac Cloud root ids (`n::<user id>`).
+    /// Unknown ids are ignored.
+    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(&self, user_ids: &[S], data: &T) {
         self.publisher
-            .publish_json(Target::Users(owned(root_ids)), data);
+            .publish_json(Target::Users(owned(user_ids)), data);
     }
 
     /// Send to every connection subscribed to these channels.

@@ -1,36 +1,80 @@
-//! Dialects: the ways a client can speak to the hub. Each endpoint speaks one dialect; a dialect
-//! turns client frames into hub operations and hub deliveries into frames.
+//! The dialect contract: the ways a client can speak to the hub. Each endpoint speaks one dialect;
+//! a dialect turns client frames into hub operations and deliveries into frames. The hub and the
+//! session core import no dialect; a dialect is one folder here plus one registration line in
+//! [`crate::app`]'s builder.
 //!
+//! A dialect supplies:
+//! - [`Dialect`]: its name, its [`FrameEncoder`] (how a delivery looks on its wire; the hub calls
+//!   it once per distinct frame) and its routes (each built with [`crate::session::endpoint`]).
+//! - [`Connect`]: what happens around the shared connect path: reading its connect parameters
+//!   from the request, the client id and first frames of a new connection, and its [`Session`].
+//! - [`Session`]: one connection's handler: frames in, hub operations out.
+//!
+//! Dialects:
 //! - [`jac`]: the Jac Cloud protocol on `GET /websocket` (seeds 000-002).
-//! - The namespace dialect (`/api/1/ws/<name>`, seed 003) and the channel dialect
-//!   (`{channel, cmd, param}`, seed 004) will be siblings here: a new variant of [`Dialect`], its
-//!   own frame parser and session loop, and a route in [`crate::http`]. See `docs/design.md`.
 
 pub mod jac;
 
-use bytes::Bytes;
+use std::sync::Arc;
 
-/// Which protocol a connection speaks; decides how a delivery is framed for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    Jac,
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use http::Request;
+
+use crate::app::Switchboard;
+use crate::http::ApiError;
+use crate::hub::{Connection, DialectId, FrameEncoder};
+use crate::session::Credentials;
+
+pub use crate::socket::MessageHandler as Session;
+
+/// A wire protocol, as the app registers it.
+pub trait Dialect: Send + Sync + std::fmt::Debug + 'static {
+    /// A short name for logs and metrics (`jac`, `namespace`, `channel`).
+    fn name(&self) -> &'static str;
+
+    /// How a delivery is framed for this dialect's connections.
+    fn encoder(&self) -> Arc<dyn FrameEncoder>;
+
+    /// This dialect's HTTP routes. `id` is what its connections register under.
+    fn routes(self: Arc<Self>, app: &Switchboard, id: DialectId) -> Router<Switchboard>;
 }
 
-impl Dialect {
-    /// Number of dialects: the size of each delivery's per-dialect frame cache.
-    pub const COUNT: usize = 1;
+/// A new connection as a dialect wants it registered.
+#[derive(Debug)]
+pub struct Opening {
+    pub client_id: Arc<str>,
+    pub channels: Vec<Arc<str>>,
+    pub namespace: Option<Arc<str>>,
+    /// Queued before the connection is reachable, so nothing overtakes them.
+    pub greeting: Vec<Bytes>,
+}
 
-    pub(crate) fn index(self) -> usize {
-        match self {
-            Dialect::Jac => 0,
-        }
+/// A dialect's part of the one connect path ([`crate::session::endpoint`]): everything else
+/// (draining, handshake, origin, credentials, admission, registration, rate budget, the I/O loop)
+/// is shared.
+pub trait Connect: Send + Sync + 'static {
+    /// What the dialect reads from the upgrade request.
+    type Params: Send + 'static;
+    type Session: Session + 'static;
+
+    /// Read the connect parameters; an error is the HTTP answer, before any upgrade.
+    fn params(&self, app: &Switchboard, request: &Request<Body>) -> Result<Self::Params, ApiError>;
+
+    /// The largest client message accepted (bigger closes with 1009).
+    fn max_message_bytes(&self, app: &Switchboard) -> usize {
+        app.config().limits.max_frame_bytes
     }
 
-    /// The frame that carries a notify payload to a connection of this dialect.
-    pub(crate) fn encode_notification(self, payload: &Bytes) -> Bytes {
-        match self {
-            // Jac Cloud delivers the payload verbatim as the whole frame.
-            Dialect::Jac => payload.clone(),
-        }
-    }
+    /// The client id, channels and first frames of a connection about to be registered.
+    fn open(&self, app: &Switchboard, params: &Self::Params, credentials: &Credentials) -> Opening;
+
+    /// The handler of a registered connection.
+    fn session(
+        &self,
+        app: &Switchboard,
+        conn: Arc<Connection>,
+        params: Self::Params,
+    ) -> Self::Session;
 }

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use super::body::read_json;
 use super::error::ApiError;
-use super::walkers::caller_of;
 use crate::app::Switchboard;
 use crate::store::UserRecord;
 
@@ -55,8 +54,9 @@ pub async fn revoke(
     State(app): State<Switchboard>,
     request: Request<Body>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller_of(&app, request.headers()).await?;
-    let Some(caller_id) = caller.user_id().map(str::to_string) else {
+    let caller =
+        crate::session::credentials::strict(&app, request.headers(), request.uri()).await?;
+    let Some(caller_id) = caller.account_id().map(str::to_string) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "auth_required",

@@ -1,13 +1,11 @@
-//! The HTTP surface: WebSocket upgrade endpoints, REST walkers, accounts and metrics, as one axum
+//! The HTTP surface: every dialect's routes, REST walkers, accounts and metrics, as one axum
 //! [`axum::Router`] an app can serve alone or merge into its own.
 
 mod accounts;
-pub(crate) mod admission;
 mod body;
 mod echo;
 mod error;
-mod jac;
-mod upgrade;
+pub(crate) mod upgrade;
 mod walkers;
 
 use axum::Router;
@@ -24,8 +22,10 @@ pub fn router(app: Switchboard) -> Router {
     if let Some(path) = &app.config().echo_path {
         router = router.route(path, get(echo::echo));
     }
+    for (id, dialect) in app.dialects() {
+        router = router.merge(dialect.clone().routes(&app, id));
+    }
     router
-        .route("/websocket", get(jac::websocket))
         .route(
             "/walker/{name}",
             post(walkers::post_walker).get(walkers::get_walker),

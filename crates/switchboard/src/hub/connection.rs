@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use super::delivery::DialectId;
 use super::outbound::OutboundQueue;
-use crate::dialect::Dialect;
 use crate::identity::Identity;
 
 /// Process-unique key of a connection; cheaper to hash than the client id and never reused, so a
@@ -18,7 +18,7 @@ pub type ConnKey = u64;
 pub struct Connection {
     pub(crate) key: ConnKey,
     client_id: Arc<str>,
-    dialect: Dialect,
+    dialect: DialectId,
     membership: Mutex<Membership>,
     pub(crate) outbound: OutboundQueue,
     inflight_walkers: AtomicUsize,
@@ -33,14 +33,17 @@ pub struct Connection {
 pub(crate) struct Membership {
     pub(crate) identity: Identity,
     pub(crate) channels: Vec<Arc<str>>,
+    /// The namespace a namespace-dialect connection belongs to.
+    pub(crate) namespace: Option<Arc<str>>,
 }
 
 impl Connection {
     pub(crate) fn new(
         key: ConnKey,
         client_id: Arc<str>,
-        dialect: Dialect,
+        dialect: DialectId,
         identity: Identity,
+        namespace: Option<Arc<str>>,
         outbound: OutboundQueue,
         now_ms: u64,
     ) -> Self {
@@ -51,6 +54,7 @@ impl Connection {
             membership: Mutex::new(Membership {
                 identity,
                 channels: Vec::new(),
+                namespace,
             }),
             outbound,
             inflight_walkers: AtomicUsize::new(0),
@@ -63,12 +67,17 @@ impl Connection {
         &self.client_id
     }
 
-    pub fn dialect(&self) -> Dialect {
+    pub fn dialect(&self) -> DialectId {
         self.dialect
     }
 
     pub fn identity(&self) -> Identity {
         self.membership.lock().identity.clone()
+    }
+
+    /// The namespace of a namespace-dialect connection.
+    pub fn namespace(&self) -> Option<Arc<str>> {
+        self.membership.lock().namespace.clone()
     }
 
     /// Channels this connection is subscribed to.
@@ -97,16 +106,27 @@ impl Connection {
         self.last_ping_ms.store(now_ms, Ordering::Relaxed);
     }
 
-    /// Reserve a walker slot; `false` when `limit` calls are already running.
-    pub(crate) fn try_start_walker(&self, limit: usize) -> bool {
+    /// Take one of `limit` walker slots; `None` when `limit` calls are already running. The slot
+    /// is given back when the permit drops, however the call ends.
+    pub(crate) fn try_start_walker(self: &Arc<Self>, limit: usize) -> Option<WalkerPermit> {
         self.inflight_walkers
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
             })
-            .is_ok()
+            .ok()
+            .map(|_| WalkerPermit { conn: self.clone() })
     }
+}
 
-    pub(crate) fn finish_walker(&self) {
-        self.inflight_walkers.fetch_sub(1, Ordering::AcqRel);
+/// One running walker call of a connection: a semaphore permit over the connection's counter
+/// (a counter, not a `tokio::sync::Semaphore`, to keep idle connections small).
+#[derive(Debug)]
+pub struct WalkerPermit {
+    conn: Arc<Connection>,
+}
+
+impl Drop for WalkerPermit {
+    fn drop(&mut self) {
+        self.conn.inflight_walkers.fetch_sub(1, Ordering::AcqRel);
     }
 }

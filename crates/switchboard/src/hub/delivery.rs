@@ -1,18 +1,61 @@
-//! A message on its way to many connections, encoded at most once per dialect.
+//! A message on its way to many connections, and how each dialect turns it into a frame.
+//!
+//! The hub knows no dialect: each registered dialect contributes a [`FrameEncoder`], found by the
+//! connection's [`DialectId`]. A delivery's frame is encoded at most once per dialect, or once per
+//! dialect and channel for encoders whose frame names the channel, and shared as `Bytes` by every
+//! recipient.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::dialect::Dialect;
+/// Most dialects one app can register; the size of each delivery's frame cache.
+pub const MAX_DIALECTS: usize = 8;
 
-/// The payload of one notify call. Recipients share the encoded bytes: a message to N
-/// connections of one dialect is serialized once, not N times.
+/// Index of a registered dialect's encoder in the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DialectId(pub(crate) u8);
+
+impl DialectId {
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Where one copy of a delivery is going: what an encoder may put into its frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Route<'a> {
+    /// The channel the recipient is reached through, for channel deliveries.
+    pub channel: Option<&'a str>,
+    /// The namespace the recipient is reached through, for namespace deliveries.
+    pub namespace: Option<&'a str>,
+}
+
+/// Turns a delivery into the frame one dialect sends.
+pub trait FrameEncoder: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether the frame depends on [`Route::channel`]; if not, one frame serves every channel.
+    fn frame_names_channel(&self) -> bool {
+        false
+    }
+
+    /// The frame for `delivery` going along `route`.
+    fn encode(&self, delivery: &Delivery, route: &Route<'_>) -> Bytes;
+}
+
+/// The payload of one send, plus what dialects may need to frame it. Recipients share the
+/// encoded bytes: a message to N connections is serialized once per distinct frame, not N times.
 #[derive(Debug)]
 pub struct Delivery {
     payload: Bytes,
-    encoded: [OnceLock<Bytes>; Dialect::COUNT],
+    /// An application event name (e.g. `online-update`), for dialects whose frames carry one.
+    event: Option<Arc<str>>,
+    /// The client id of the connection that sent it, when a client did.
+    sender: Option<Arc<str>>,
+    /// The sender's username, when a client did and it has one.
+    sender_name: Option<Arc<str>>,
+    /// Frames of route-independent encoders, by dialect.
+    encoded: [OnceLock<Bytes>; MAX_DIALECTS],
 }
 
 impl Delivery {
@@ -20,6 +63,9 @@ impl Delivery {
     pub fn from_raw_json(payload: Bytes) -> Self {
         Self {
             payload,
+            event: None,
+            sender: None,
+            sender_name: None,
             encoded: Default::default(),
         }
     }
@@ -29,15 +75,86 @@ impl Delivery {
         Ok(Self::from_raw_json(Bytes::from(serde_json::to_vec(data)?)))
     }
 
+    /// Name the application event this payload is.
+    pub fn with_event(mut self, event: impl Into<Arc<str>>) -> Self {
+        self.event = Some(event.into());
+        self
+    }
+
+    /// Record which connection (client id, username) sent it.
+    pub fn with_sender(mut self, client_id: Arc<str>, username: Option<Arc<str>>) -> Self {
+        self.sender = Some(client_id);
+        self.sender_name = username;
+        self
+    }
+
+    /// The same message with an empty frame cache, as another node receives it.
+    pub fn relayed(&self) -> Self {
+        Self {
+            payload: self.payload.clone(),
+            event: self.event.clone(),
+            sender: self.sender.clone(),
+            sender_name: self.sender_name.clone(),
+            encoded: Default::default(),
+        }
+    }
+
     /// The JSON payload as given.
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }
 
-    /// The frame for a connection of `dialect`, encoded on first use and shared afterwards.
-    pub fn frame_for(&self, dialect: Dialect) -> Bytes {
+    pub fn event(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
+
+    pub fn sender(&self) -> Option<&str> {
+        self.sender.as_deref()
+    }
+
+    pub fn sender_name(&self) -> Option<&str> {
+        self.sender_name.as_deref()
+    }
+
+    /// The frame of a route-independent encoder, encoded on first use.
+    pub(crate) fn shared_frame(&self, dialect: DialectId, encoder: &dyn FrameEncoder) -> Bytes {
         self.encoded[dialect.index()]
-            .get_or_init(|| dialect.encode_notification(&self.payload))
+            .get_or_init(|| encoder.encode(self, &Route::default()))
             .clone()
+    }
+}
+
+/// The frames of one fan-out: shared per dialect, and per route for encoders that name the
+/// channel (reset when the fan-out moves to the next channel).
+pub(crate) struct FrameCache<'a> {
+    delivery: &'a Delivery,
+    encoders: &'a [Arc<dyn FrameEncoder>],
+    per_route: [Option<Bytes>; MAX_DIALECTS],
+}
+
+impl<'a> FrameCache<'a> {
+    pub(crate) fn new(delivery: &'a Delivery, encoders: &'a [Arc<dyn FrameEncoder>]) -> Self {
+        Self {
+            delivery,
+            encoders,
+            per_route: Default::default(),
+        }
+    }
+
+    /// Forget route-specific frames (the fan-out moved to another channel).
+    pub(crate) fn next_route(&mut self) {
+        self.per_route = Default::default();
+    }
+
+    pub(crate) fn frame(&mut self, dialect: DialectId, route: &Route<'_>) -> Bytes {
+        let Some(encoder) = self.encoders.get(dialect.index()) else {
+            return self.delivery.payload.clone();
+        };
+        if route.channel.is_some() && encoder.frame_names_channel() {
+            return self.per_route[dialect.index()]
+                .get_or_insert_with(|| encoder.encode(self.delivery, route))
+                .clone();
+        }
+        self.delivery.shared_frame(dialect, &**encoder)
     }
 }

@@ -1,29 +1,46 @@
-//! The hub: every live connection on this process, indexed by client id, by user (root id) and by
-//! channel, and the fan-out that puts one shared frame into many outbound queues.
+//! The hub: every live connection on this node, indexed by client id, by user, by channel and by
+//! namespace, and the fan-out that puts one shared frame into many outbound queues.
 //!
-//! The hub is dialect-agnostic and local: a dialect registers connections and asks for
-//! deliveries; the backplane (see [`crate::backplane`]) carries deliveries between processes and
-//! hands them to each process's hub. No lock here is ever held across an `.await`.
+//! The hub knows no dialect and no other node. A dialect registers connections and asks for
+//! deliveries; each connection's frames come from its dialect's [`FrameEncoder`]; the broker (see
+//! [`crate::broker`]) carries deliveries between nodes and hands them to [`Hub::deliver`] on each.
+//! No lock here is ever held across an `.await`.
+//!
+//! - [`connection`]: one live connection (ids, identity, channels, outbound queue).
+//! - [`delivery`]: a message on its way, the per-dialect frame cache and the encoder seam.
+//! - [`observer`]: channel joins and leaves, for presence and the broker's interest.
+//! - [`outbound`]: the bounded per-connection queue.
+//! - [`target`]: who a delivery is for.
 
 mod connection;
 mod delivery;
+mod observer;
 mod outbound;
+mod target;
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use bytes::Bytes;
 use dashmap::DashMap;
+use parking_lot::RwLock;
 
-pub use connection::{ConnKey, Connection};
-pub use delivery::Delivery;
+pub use connection::{ConnKey, Connection, WalkerPermit};
+pub use delivery::{Delivery, DialectId, FrameEncoder, MAX_DIALECTS, Route};
+pub use observer::{ChannelEvent, ChannelObserver};
 pub use outbound::{Batch, OutboundQueue, PushOutcome};
+pub use target::Target;
 
-use crate::close_code::CloseCode;
-use crate::dialect::Dialect;
-use crate::identity::Identity;
+use crate::close_code::{self, CloseCode};
+use crate::identity::{Identity, user_id_of_address};
 use crate::stats::Metrics;
+use delivery::FrameCache;
 
 type Members = HashMap<ConnKey, Arc<Connection>>;
 
@@ -34,32 +51,83 @@ pub struct QueueBounds {
     pub bytes: usize,
 }
 
-/// A client id already belongs to a live connection.
-#[derive(Debug, thiserror::Error)]
-#[error("client id already connected")]
-pub struct ClientIdInUse;
+/// The connection limits the hub enforces atomically as it indexes a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections on this node.
+    pub total: usize,
+    /// Connections of one authenticated user (the public user is many people and has none).
+    pub per_user: usize,
+}
+
+/// A new connection, as a dialect's connect path describes it.
+#[derive(Debug)]
+pub struct Registration {
+    pub client_id: Arc<str>,
+    pub dialect: DialectId,
+    pub identity: Identity,
+    pub channels: Vec<Arc<str>>,
+    pub namespace: Option<Arc<str>>,
+    /// Frames queued before the connection is reachable through any index, so nothing sent to
+    /// its user or channels can overtake them.
+    pub greeting: Vec<Bytes>,
+}
+
+/// Why a connection was not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("client id already connected")]
+    ClientIdInUse,
+    /// A connection limit is reached; close the socket with this code.
+    #[error("connection limit reached")]
+    Full(CloseCode),
+}
+
+/// The user already has as many connections as allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the user has too many connections")]
+pub struct UserFull;
 
 #[derive(Debug)]
 pub struct Hub {
     /// Origin of the hub's millisecond clock (liveness timestamps).
     epoch: Instant,
     next_key: AtomicU64,
+    /// Registered connections plus reservations in progress, for the total limit.
+    admitted: AtomicUsize,
     clients: DashMap<Arc<str>, Arc<Connection>>,
     users: DashMap<Arc<str>, Members>,
     channels: DashMap<Arc<str>, Members>,
+    namespaces: DashMap<Arc<str>, Members>,
+    encoders: Box<[Arc<dyn FrameEncoder>]>,
+    observers: RwLock<Vec<Arc<dyn ChannelObserver>>>,
     queue_bounds: QueueBounds,
+    limits: ConnectionLimits,
     metrics: Arc<Metrics>,
 }
 
 impl Hub {
-    pub fn new(queue_bounds: QueueBounds, metrics: Arc<Metrics>) -> Self {
+    /// A hub whose connections speak the dialects of `encoders` (a connection's [`DialectId`] is
+    /// its dialect's position in this list).
+    pub fn new(
+        encoders: Vec<Arc<dyn FrameEncoder>>,
+        queue_bounds: QueueBounds,
+        limits: ConnectionLimits,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        assert!(encoders.len() <= MAX_DIALECTS, "too many dialects");
         Self {
             epoch: Instant::now(),
             next_key: AtomicU64::new(1),
+            admitted: AtomicUsize::new(0),
             clients: DashMap::new(),
             users: DashMap::new(),
             channels: DashMap::new(),
+            namespaces: DashMap::new(),
+            encoders: encoders.into_boxed_slice(),
+            observers: RwLock::new(Vec::new()),
             queue_bounds,
+            limits,
             metrics,
         }
     }
@@ -68,22 +136,42 @@ impl Hub {
         &self.metrics
     }
 
+    /// The id a connection of the dialect at `index` in the encoder list gets.
+    pub fn dialect_id(index: usize) -> DialectId {
+        DialectId(index as u8)
+    }
+
+    /// Be told of every channel join and leave from now on.
+    pub fn observe_channels(&self, observer: Arc<dyn ChannelObserver>) {
+        self.observers.write().push(observer);
+    }
+
     /// Milliseconds since the hub started: the clock of liveness timestamps.
     pub fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Add a connection under `client_id`, as `identity`, subscribed to `channels`. The
-    /// `greeting` frames are queued before the connection is reachable through any index, so
-    /// nothing sent to its user or channels can overtake them.
-    pub fn register(
-        &self,
-        client_id: Arc<str>,
-        dialect: Dialect,
-        identity: Identity,
-        channels: &[Arc<str>],
-        greeting: Vec<bytes::Bytes>,
-    ) -> Result<Arc<Connection>, ClientIdInUse> {
+    /// Index a new connection. The total and per-user limits are checked and taken in the same
+    /// step, under the index entries, so concurrent connects cannot overshoot them.
+    pub fn register(&self, registration: Registration) -> Result<Arc<Connection>, RegisterError> {
+        let Registration {
+            client_id,
+            dialect,
+            identity,
+            channels,
+            namespace,
+            greeting,
+        } = registration;
+        let total = self.limits.total;
+        if self
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < total).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(RegisterError::Full(close_code::TRY_AGAIN_LATER));
+        }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let queue = OutboundQueue::new(self.queue_bounds.messages, self.queue_bounds.bytes);
         let conn = Arc::new(Connection::new(
@@ -91,21 +179,35 @@ impl Hub {
             client_id.clone(),
             dialect,
             identity.clone(),
+            namespace.clone(),
             queue,
             self.now_ms(),
         ));
         for frame in greeting {
             self.push_frame(&conn, frame);
         }
+        if self.add_user_member(&identity, &conn).is_err() {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(RegisterError::Full(close_code::TOO_MANY_FOR_USER));
+        }
         match self.clients.entry(client_id) {
-            dashmap::Entry::Occupied(_) => return Err(ClientIdInUse),
+            dashmap::Entry::Occupied(_) => {
+                remove_member(&self.users, identity.user_id(), key);
+                self.admitted.fetch_sub(1, Ordering::AcqRel);
+                return Err(RegisterError::ClientIdInUse);
+            }
             dashmap::Entry::Vacant(slot) => {
                 slot.insert(conn.clone());
             }
         }
-        add_member(&self.users, identity.root_id().clone(), &conn);
+        if let Some(namespace) = namespace {
+            self.namespaces
+                .entry(namespace)
+                .or_default()
+                .insert(key, conn.clone());
+        }
         for channel in channels {
-            self.subscribe(&conn, channel.clone());
+            self.subscribe(&conn, channel);
         }
         Metrics::inc(&self.metrics.connections_open);
         Metrics::inc(&self.metrics.connections_total);
@@ -115,61 +217,125 @@ impl Hub {
     /// Remove a connection from every index. Only removes the client-id entry if it still points
     /// at this very connection.
     pub fn unregister(&self, conn: &Arc<Connection>) {
-        self.clients
-            .remove_if(conn.client_id(), |_, current| current.key == conn.key);
-        let (root_id, channels) = {
+        let removed = self
+            .clients
+            .remove_if(conn.client_id(), |_, current| current.key == conn.key)
+            .is_some();
+        let (user_id, channels, namespace) = {
             let mut membership = conn.membership();
             (
-                membership.identity.root_id().clone(),
+                membership.identity.user_id().clone(),
                 std::mem::take(&mut membership.channels),
+                membership.namespace.take(),
             )
         };
-        remove_member(&self.users, &root_id, conn.key);
+        remove_member(&self.users, &user_id, conn.key);
+        if let Some(namespace) = namespace {
+            remove_member(&self.namespaces, &namespace, conn.key);
+        }
         for channel in channels {
-            remove_member(&self.channels, &channel, conn.key);
+            self.leave_channel(&channel, conn);
         }
         let leftover = conn.outbound.drain().bytes as u64;
         Metrics::sub(&self.metrics.outbound_queued_bytes, leftover);
-        Metrics::sub(&self.metrics.connections_open, 1);
+        if removed {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            Metrics::sub(&self.metrics.connections_open, 1);
+        }
     }
 
     /// Re-authenticate a live connection: move it from its old user's index to the new one's.
-    pub fn set_identity(&self, conn: &Arc<Connection>, identity: Identity) {
-        let old_root = {
-            let mut membership = conn.membership();
-            std::mem::replace(&mut membership.identity, identity.clone())
-                .root_id()
-                .clone()
-        };
-        if old_root != *identity.root_id() {
-            remove_member(&self.users, &old_root, conn.key);
-            add_member(&self.users, identity.root_id().clone(), conn);
+    /// Over the new user's connection limit it keeps its old identity.
+    pub fn set_identity(&self, conn: &Arc<Connection>, identity: Identity) -> Result<(), UserFull> {
+        let old = conn.identity();
+        if old.same_user(&identity) {
+            conn.membership().identity = identity;
+            return Ok(());
         }
+        self.add_user_member(&identity, conn)?;
+        conn.membership().identity = identity;
+        remove_member(&self.users, old.user_id(), conn.key);
+        Ok(())
     }
 
-    /// Subscribe a connection to a channel; a no-op if it already is.
-    pub fn subscribe(&self, conn: &Arc<Connection>, channel: Arc<str>) {
+    /// Add `conn` to `identity`'s user index entry unless that user is at its limit.
+    fn add_user_member(&self, identity: &Identity, conn: &Arc<Connection>) -> Result<(), UserFull> {
+        let mut members = self.users.entry(identity.user_id().clone()).or_default();
+        if identity.is_authenticated() && members.len() >= self.limits.per_user {
+            let empty = members.is_empty();
+            drop(members);
+            if empty {
+                self.users
+                    .remove_if(identity.user_id(), |_, members| members.is_empty());
+            }
+            return Err(UserFull);
+        }
+        members.insert(conn.key, conn.clone());
+        Ok(())
+    }
+
+    /// Subscribe a connection to a channel. Returns the channel's member count on this node
+    /// afterwards (unchanged if it already was a member).
+    pub fn subscribe(&self, conn: &Arc<Connection>, channel: Arc<str>) -> usize {
         {
             let mut membership = conn.membership();
             if membership.channels.contains(&channel) {
-                return;
+                drop(membership);
+                return self.channel_size(&channel);
             }
             membership.channels.push(channel.clone());
         }
-        add_member(&self.channels, channel, conn);
+        let mut members = self.channels.entry(channel.clone()).or_default();
+        let first = members.is_empty();
+        members.insert(conn.key, conn.clone());
+        self.tell_observers(&ChannelEvent::Joined {
+            channel: &channel,
+            conn,
+            first,
+        });
+        members.len()
     }
 
     /// Unsubscribe a connection from a channel; a channel with no members stops existing.
-    pub fn unsubscribe(&self, conn: &Arc<Connection>, channel: &str) {
+    /// Returns the channel's member count on this node afterwards.
+    pub fn unsubscribe(&self, conn: &Arc<Connection>, channel: &str) -> usize {
         {
             let mut membership = conn.membership();
             let before = membership.channels.len();
             membership.channels.retain(|c| &**c != channel);
             if membership.channels.len() == before {
-                return;
+                drop(membership);
+                return self.channel_size(channel);
             }
         }
-        remove_member(&self.channels, channel, conn.key);
+        self.leave_channel(channel, conn)
+    }
+
+    fn leave_channel(&self, channel: &str, conn: &Arc<Connection>) -> usize {
+        let remaining = match self.channels.get_mut(channel) {
+            Some(mut members) => {
+                if members.remove(&conn.key).is_some() {
+                    self.tell_observers(&ChannelEvent::Left {
+                        channel,
+                        conn,
+                        last: members.is_empty(),
+                    });
+                }
+                members.len()
+            }
+            None => return 0,
+        };
+        if remaining == 0 {
+            self.channels
+                .remove_if(channel, |_, members| members.is_empty());
+        }
+        remaining
+    }
+
+    fn tell_observers(&self, event: &ChannelEvent<'_>) {
+        for observer in self.observers.read().iter() {
+            observer.on_channel_event(event);
+        }
     }
 
     pub fn connection(&self, client_id: &str) -> Option<Arc<Connection>> {
@@ -180,9 +346,25 @@ impl Hub {
         self.clients.len()
     }
 
-    /// Live connections of one user (root id).
-    pub fn user_connection_count(&self, root_id: &str) -> usize {
-        self.users.get(root_id).map_or(0, |m| m.len())
+    /// Live connections of one user.
+    pub fn user_connection_count(&self, user_id: &str) -> usize {
+        self.users.get(user_id).map_or(0, |m| m.len())
+    }
+
+    /// The live connections of one user (for revocation and role changes).
+    pub fn user_connections(&self, user_id: &str) -> Vec<Arc<Connection>> {
+        self.users
+            .get(user_id)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The members of a channel on this node.
+    pub fn channel_members(&self, channel: &str) -> Vec<Arc<Connection>> {
+        self.channels
+            .get(channel)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Visit every connection (for the heartbeat sweep). Holds each index shard's read lock only
@@ -197,13 +379,23 @@ impl Hub {
         self.channels.get(channel).map_or(0, |m| m.len())
     }
 
-    /// Queue `frame` on one connection, counting the outcome. Returns whether it was queued.
-    pub fn push_frame(&self, conn: &Connection, frame: bytes::Bytes) -> bool {
+    /// Queue `frame` on one connection (a reply or error frame), counting the outcome. Returns
+    /// whether it was queued.
+    pub fn push_frame(&self, conn: &Connection, frame: Bytes) -> bool {
+        let mut tally = Tally::default();
+        let queued = self.enqueue(conn, frame, &mut tally);
+        tally.record(&self.metrics);
+        queued
+    }
+
+    /// Queue one frame, adding successes to `tally` (counted once per fan-out) and counting the
+    /// rare failures at once.
+    fn enqueue(&self, conn: &Connection, frame: Bytes, tally: &mut Tally) -> bool {
         let len = frame.len() as u64;
         match conn.outbound.push(frame) {
             PushOutcome::Queued => {
-                Metrics::inc(&self.metrics.frames_delivered);
-                Metrics::add(&self.metrics.outbound_queued_bytes, len);
+                tally.frames += 1;
+                tally.bytes += len;
                 true
             }
             PushOutcome::Overflowed { dropped, bytes } => {
@@ -220,76 +412,64 @@ impl Hub {
         }
     }
 
-    fn deliver(&self, conn: &Connection, delivery: &Delivery) -> bool {
-        self.push_frame(conn, delivery.frame_for(conn.dialect()))
-    }
-
-    /// Deliver to the connections with these client ids. Unknown ids are ignored. Returns how
-    /// many connections the message was queued on.
-    pub fn deliver_to_clients<S: AsRef<str>>(
-        &self,
-        client_ids: &[S],
-        delivery: &Delivery,
-    ) -> usize {
-        let mut seen = HashSet::new();
-        let mut delivered = 0;
-        for id in client_ids {
-            if let Some(conn) = self.clients.get(id.as_ref())
-                && seen.insert(conn.key)
-                && self.deliver(&conn, delivery)
-            {
-                delivered += 1;
-            }
-        }
-        delivered
-    }
-
-    /// Deliver to every connection of these users (root ids).
-    pub fn deliver_to_users<S: AsRef<str>>(&self, root_ids: &[S], delivery: &Delivery) -> usize {
-        self.deliver_to_members(&self.users, root_ids, delivery)
-    }
-
-    /// Deliver to every connection subscribed to these channels.
-    pub fn deliver_to_channels<S: AsRef<str>>(&self, channels: &[S], delivery: &Delivery) -> usize {
-        self.deliver_to_members(&self.channels, channels, delivery)
-    }
-
-    /// Deliver to every connection on this process.
-    pub fn broadcast(&self, delivery: &Delivery) -> usize {
-        let mut delivered = 0;
-        for conn in self.clients.iter() {
-            if self.deliver(&conn, delivery) {
-                delivered += 1;
-            }
-        }
-        delivered
-    }
-
-    fn deliver_to_members<S: AsRef<str>>(
-        &self,
-        index: &DashMap<Arc<str>, Members>,
-        keys: &[S],
-        delivery: &Delivery,
-    ) -> usize {
-        let mut delivered = 0;
-        // One key cannot reach a connection twice; only several keys need de-duplication.
-        let mut seen = (keys.len() > 1).then(HashSet::new);
-        for key in keys {
-            let Some(members) = index.get(key.as_ref()) else {
-                continue;
-            };
-            for (conn_key, conn) in members.iter() {
-                if let Some(seen) = seen.as_mut()
-                    && !seen.insert(*conn_key)
-                {
-                    continue;
+    /// Deliver to every connection `target` names on this node. Returns on how many connections
+    /// the message was queued. Each connection receives it at most once, even when named twice.
+    pub fn deliver(&self, target: &Target, delivery: &Delivery) -> usize {
+        let mut fanout = Fanout {
+            hub: self,
+            frames: FrameCache::new(delivery, &self.encoders),
+            tally: Tally::default(),
+            delivered: 0,
+        };
+        match target {
+            Target::Clients(ids) => {
+                let mut seen = (ids.len() > 1).then(HashSet::new);
+                for id in ids {
+                    if let Some(conn) = self.clients.get(id.as_str())
+                        && first_visit(&mut seen, conn.key)
+                    {
+                        fanout.send(&conn, &Route::default());
+                    }
                 }
-                if self.deliver(conn, delivery) {
-                    delivered += 1;
+            }
+            Target::Users(ids) => fanout.members(
+                &self.users,
+                ids.iter().map(|id| user_id_of_address(id)),
+                ids.len(),
+                |_| Route::default(),
+            ),
+            Target::Channels(ids) => fanout.members(
+                &self.channels,
+                ids.iter().map(String::as_str),
+                ids.len(),
+                |channel| Route {
+                    channel: Some(channel),
+                    namespace: None,
+                },
+            ),
+            Target::Namespace(name) => fanout.members(
+                &self.namespaces,
+                std::iter::once(name.as_str()),
+                1,
+                |namespace| Route {
+                    channel: None,
+                    namespace: Some(namespace),
+                },
+            ),
+            Target::Everyone => {
+                for conn in self.clients.iter() {
+                    fanout.send(&conn, &Route::default());
                 }
             }
         }
-        delivered
+        fanout.finish()
+    }
+
+    /// Deliver to one connection known by handle (`notify_self`).
+    pub fn deliver_to_connection(&self, conn: &Connection, delivery: &Delivery) -> bool {
+        let mut frames = FrameCache::new(delivery, &self.encoders);
+        let frame = frames.frame(conn.dialect(), &Route::default());
+        self.push_frame(conn, frame)
     }
 
     /// Ask every connection to close with `code` (graceful shutdown).
@@ -300,8 +480,71 @@ impl Hub {
     }
 }
 
-fn add_member(index: &DashMap<Arc<str>, Members>, key: Arc<str>, conn: &Arc<Connection>) {
-    index.entry(key).or_default().insert(conn.key, conn.clone());
+/// Successful enqueues of one fan-out, added to the shared counters once at its end: one atomic
+/// add per fan-out instead of two per recipient.
+#[derive(Default)]
+struct Tally {
+    frames: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn record(self, metrics: &Metrics) {
+        if self.frames > 0 {
+            Metrics::add(&metrics.frames_delivered, self.frames);
+            Metrics::add(&metrics.outbound_queued_bytes, self.bytes);
+        }
+    }
+}
+
+/// One delivery in progress.
+struct Fanout<'a> {
+    hub: &'a Hub,
+    frames: FrameCache<'a>,
+    tally: Tally,
+    delivered: usize,
+}
+
+impl Fanout<'_> {
+    fn send(&mut self, conn: &Connection, route: &Route<'_>) {
+        let frame = self.frames.frame(conn.dialect(), route);
+        if self.hub.enqueue(conn, frame, &mut self.tally) {
+            self.delivered += 1;
+        }
+    }
+
+    /// Send to the members of each of `keys` in `index`, each connection once.
+    fn members<'k>(
+        &mut self,
+        index: &DashMap<Arc<str>, Members>,
+        keys: impl Iterator<Item = &'k str>,
+        key_count: usize,
+        route_of: impl Fn(&'k str) -> Route<'k>,
+    ) {
+        // One key cannot reach a connection twice; only several keys need de-duplication.
+        let mut seen = (key_count > 1).then(HashSet::new);
+        for key in keys {
+            let Some(members) = index.get(key) else {
+                continue;
+            };
+            let route = route_of(key);
+            self.frames.next_route();
+            for (conn_key, conn) in members.iter() {
+                if first_visit(&mut seen, *conn_key) {
+                    self.send(conn, &route);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> usize {
+        self.tally.record(&self.hub.metrics);
+        self.delivered
+    }
+}
+
+fn first_visit(seen: &mut Option<HashSet<ConnKey>>, key: ConnKey) -> bool {
+    seen.as_mut().is_none_or(|seen| seen.insert(key))
 }
 
 fn remove_member(index: &DashMap<Arc<str>, Members>, key: &str, conn_key: ConnKey) {

@@ -20,7 +20,8 @@ pub struct UserRecord {
     pub email: String,
     /// Argon2id PHC string.
     pub password_hash: String,
-    /// 24 hex digits; the connection's `root_id` is `n::` + this.
+    /// Equal to `id` (kept as a column for the login response); the Jac connection's `root_id` is
+    /// `n::` + this.
     pub root_id: String,
     /// Tokens carry the version they were issued under; bumping it revokes them all.
     pub token_version: i64,
@@ -55,6 +56,9 @@ const SCHEMA: &[&str] = &[
         role TEXT NOT NULL,
         PRIMARY KEY (user_id, role)
     )",
+    // Jac Cloud's root id is derived from the user id since the dialect-neutral hub; accounts
+    // created before kept a separate random root id. Idempotent.
+    "UPDATE users SET root_id = id WHERE root_id <> id",
 ];
 
 /// The account store the app was configured with.

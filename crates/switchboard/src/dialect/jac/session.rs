@@ -1,21 +1,18 @@
 //! One Jac Cloud connection: applies client events to the hub and runs walkers.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 
 use super::events::{self, ClientEvent, EventError, ParseLimits, WalkerEvent};
 use super::frames;
 use crate::app::Switchboard;
-use crate::http::admission;
-use crate::hub::{Connection, Delivery};
+use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
-use crate::notify::{Notifier, Target};
+use crate::session::credentials;
 use crate::socket::MessageHandler;
 use crate::stats::Metrics;
-use crate::walker::{InvokeError, Method, WalkerError};
+use crate::walker::{Method, call};
 
 pub struct JacSession {
     app: Switchboard,
@@ -67,6 +64,7 @@ impl JacSession {
         match event {
             ClientEvent::Walker(call) => self.start_walker(call),
             ClientEvent::User { root_ids, data } => {
+                // The hub accepts root ids (`n::<user id>`) as user addresses.
                 publisher.publish(&Target::Users(root_ids), &Delivery::from_raw_json(data));
             }
             ClientEvent::Channel { channel_ids, data } => {
@@ -86,23 +84,17 @@ impl JacSession {
 
     /// Re-authenticate the live connection; a missing or refused token makes it public.
     async fn change_user(&mut self, token: Option<String>) {
-        let (identity, refused) = match token.as_deref() {
-            None => (Identity::public(), None),
-            Some(token) => match self.app.authenticator().authenticate(token).await {
-                Ok(identity) => (identity, None),
-                Err(err) => {
-                    Metrics::inc(&self.app.metrics().tokens_refused);
-                    (Identity::public(), Some(err))
-                }
-            },
-        };
-        if let Some(err) = &refused {
+        let resolved = credentials::resolve(&self.app, token.as_deref()).await;
+        if let Some(err) = &resolved.refused {
             self.send_error(err.code(), &format!("{err}; switched to the public user"));
         }
         // The per-user connection limit holds for connections that switch to a user too; over it,
         // the connection keeps its current user and is told why.
-        if identity.root_id() != self.conn.identity().root_id()
-            && admission::user_is_full(&self.app, &identity)
+        if self
+            .app
+            .hub()
+            .set_identity(&self.conn, resolved.identity)
+            .is_err()
         {
             let limit = self.app.config().limits.max_connections_per_user;
             Metrics::inc(&self.app.metrics().connections_refused_limit);
@@ -113,8 +105,6 @@ impl JacSession {
                      the connection keeps its current user"
                 ),
             );
-        } else {
-            self.app.hub().set_identity(&self.conn, identity);
         }
         self.send(frames::connection(&self.conn));
     }
@@ -127,53 +117,27 @@ impl JacSession {
             id,
             node: _,
         } = call;
-        let reject = |code: &str, message: &str| {
-            Metrics::inc(&self.app.metrics().client_errors);
-            self.send(frames::walker_error(&name, code, message, id.clone()));
-        };
-        if self.app.is_draining() {
-            return reject(
-                "shutting_down",
-                "the server is shutting down; retry on reconnect",
-            );
-        }
         let caller = self.conn.identity();
-        let walker = match self
-            .app
-            .shared
-            .walkers
-            .resolve(&name, Method::WebSocket, &caller)
-        {
-            Ok(walker) => walker,
-            Err(err) => return reject(err.code(), &err.message()),
+        let admitted = match call::admit(
+            &self.app,
+            &name,
+            Method::WebSocket,
+            caller,
+            Some(&self.conn),
+        ) {
+            Ok(admitted) => admitted,
+            Err(err) => {
+                return self.send(frames::walker_error(&name, err.code(), &err.message(), id));
+            }
         };
-        let limit = self.app.config().limits.max_inflight_walkers;
-        if !self.conn.try_start_walker(limit) {
-            return reject(
-                "too_many_inflight",
-                &format!("at most {limit} walker calls may run at once on one connection"),
-            );
-        }
-        Metrics::inc(&self.app.metrics().walker_calls);
-        let notifier = Notifier::new(self.app.shared.publisher.clone(), Some(self.conn.clone()));
-        let run = walker.run(&context, caller, notifier);
+        let run = admitted.run(&context);
         let app = self.app.clone();
         let conn = self.conn.clone();
         self.app.shared.walker_runs.spawn(async move {
-            let result = AssertUnwindSafe(run)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    Err(InvokeError::Failed(WalkerError::internal(
-                        "walker panicked",
-                    )))
-                });
-            conn.finish_walker();
-            let frame = match result {
+            let frame = match run.await {
                 Ok(reports) if response => frames::walker_reply(&name, reports, id),
                 Ok(_) => return,
                 Err(err) => {
-                    Metrics::inc(&app.metrics().walker_failures);
                     Metrics::inc(&app.metrics().client_errors);
                     frames::walker_error(&name, err.code(), &err.message(), id)
                 }

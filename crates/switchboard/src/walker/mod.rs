@@ -4,6 +4,9 @@
 //! call's JSON context is deserialized into the walker's own struct, and a missing or ill-typed
 //! field is refused with a message naming the field before the body runs.
 //!
+//! - this module: definitions ([`Walker`], [`Call`]), errors and the registry;
+//! - [`call`]: the one call path, shared by WebSocket events and REST requests.
+//!
 //! ```no_run
 //! use serde::Deserialize;
 //! use switchboard::walker::{Call, Method, Walker};
@@ -20,6 +23,8 @@
 //! .methods(&[Method::WebSocket, Method::Post])
 //! .public();
 //! ```
+
+pub mod call;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -117,6 +122,10 @@ pub enum InvokeError {
     AuthRequired(String),
     Forbidden(String),
     InvalidContext(String),
+    /// The server is draining; no new calls start.
+    ShuttingDown,
+    /// The connection already runs this many calls.
+    TooManyInflight(usize),
     Failed(WalkerError),
 }
 
@@ -129,6 +138,8 @@ impl InvokeError {
             InvokeError::AuthRequired(_) => "auth_required",
             InvokeError::Forbidden(_) => "forbidden",
             InvokeError::InvalidContext(_) => "invalid_context",
+            InvokeError::ShuttingDown => "shutting_down",
+            InvokeError::TooManyInflight(_) => "too_many_inflight",
             InvokeError::Failed(e) => e.code(),
         }
     }
@@ -145,6 +156,12 @@ impl InvokeError {
             }
             InvokeError::Forbidden(role) => format!("this walker requires the `{role}` role"),
             InvokeError::InvalidContext(detail) => format!("invalid context: {detail}"),
+            InvokeError::ShuttingDown => {
+                "the server is shutting down; retry on reconnect".to_string()
+            }
+            InvokeError::TooManyInflight(limit) => {
+                format!("at most {limit} walker calls may run at once on one connection")
+            }
             InvokeError::Failed(e) => e.message().to_string(),
         }
     }
@@ -158,6 +175,8 @@ impl InvokeError {
             InvokeError::AuthRequired(_) => StatusCode::UNAUTHORIZED,
             InvokeError::Forbidden(_) => StatusCode::FORBIDDEN,
             InvokeError::InvalidContext(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InvokeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            InvokeError::TooManyInflight(_) => StatusCode::TOO_MANY_REQUESTS,
             InvokeError::Failed(_) => StatusCode::BAD_REQUEST,
         }
     }

@@ -1,15 +1,15 @@
-//! Who may open a WebSocket: the origin check (cross-site WebSocket hijacking) and the
-//! connection limits (total, per IP address, per user).
+//! Who may open a WebSocket: the origin check (cross-site WebSocket hijacking) and the per-address
+//! connection limit. The total and per-user limits are taken by the hub as it registers the
+//! connection (see [`crate::hub::Hub::register`]), atomically with the insertion.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use http::{HeaderMap, Request, StatusCode, header};
 
-use super::error::ApiError;
 use crate::app::Switchboard;
 use crate::close_code::{self, CloseCode};
-use crate::identity::Identity;
+use crate::http::ApiError;
 use crate::stats::Metrics;
 
 /// Refuse a browser upgrade from an origin that is neither the server's own nor allowed.
@@ -77,39 +77,20 @@ impl Drop for AddressSlot {
     }
 }
 
-/// Whether `identity` is a user who already has `limits.max_connections_per_user` connections
-/// (the public user is many people and has no limit). Checked on connect and on `change_user`.
-pub fn user_is_full(app: &Switchboard, identity: &Identity) -> bool {
-    identity.is_authenticated()
-        && app.hub().user_connection_count(identity.root_id())
-            >= app.config().limits.max_connections_per_user
-}
-
-/// Check the connection limits for a new connection as `identity` from `ip`. On success the
-/// returned slot keeps the address counted for as long as it lives.
-pub fn admit(
+/// Count a new connection from `ip` unless the address is at `limits.max_connections_per_ip`.
+/// The returned slot keeps the address counted for as long as it lives.
+pub fn address_slot(
     app: &Switchboard,
     ip: Option<IpAddr>,
-    identity: &Identity,
 ) -> Result<Option<AddressSlot>, CloseCode> {
-    let limits = &app.config().limits;
-    let refuse = |code: CloseCode| {
-        Metrics::inc(&app.metrics().connections_refused_limit);
-        Err(code)
-    };
-    if app.hub().connection_count() >= limits.max_connections {
-        return refuse(close_code::TRY_AGAIN_LATER);
-    }
-    if user_is_full(app, identity) {
-        return refuse(close_code::TOO_MANY_FOR_USER);
-    }
     let Some(ip) = ip else {
         return Ok(None);
     };
     let mut count = app.shared.connections_per_ip.entry(ip).or_insert(0);
-    if *count >= limits.max_connections_per_ip {
+    if *count >= app.config().limits.max_connections_per_ip {
         drop(count);
-        return refuse(close_code::TOO_MANY_FROM_ADDRESS);
+        Metrics::inc(&app.metrics().connections_refused_limit);
+        return Err(close_code::TOO_MANY_FROM_ADDRESS);
     }
     *count += 1;
     Ok(Some(AddressSlot {

@@ -1,0 +1,142 @@
+//! The one connect path every dialect's WebSocket endpoint runs: draining check, handshake, origin
+//! check, the dialect's connect parameters, credentials, admission (per address here; total and
+//! per user atomically in the hub), registration, the rate budget and the I/O loop.
+//!
+//! - [`admission`]: origin check and per-address limit.
+//! - [`credentials`]: the token a request presents and the identity it resolves to.
+//! - [`endpoint`]: the axum handler a dialect mounts for its route.
+
+pub mod admission;
+pub mod credentials;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use http::{Request, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use credentials::Credentials;
+
+use crate::app::Switchboard;
+use crate::close_code::CloseCode;
+use crate::dialect::{Connect, Opening};
+use crate::http::ApiError;
+use crate::http::upgrade::{PendingUpgrade, ServerSocket};
+use crate::hub::{DialectId, RegisterError, Registration};
+use crate::rate_limit::MessageBudget;
+use crate::stats::Metrics;
+use crate::ws::WsStream;
+use admission::AddressSlot;
+
+/// The `GET` handler of a dialect's WebSocket route.
+pub fn endpoint<C: Connect>(connect: Arc<C>, dialect: DialectId) -> MethodRouter<Switchboard> {
+    get(
+        move |State(app): State<Switchboard>, request: Request<Body>| async move {
+            match upgrade(app, connect, dialect, request).await {
+                Ok(response) => response,
+                Err(err) => err.into_response(),
+            }
+        },
+    )
+}
+
+async fn upgrade<C: Connect>(
+    app: Switchboard,
+    connect: Arc<C>,
+    dialect: DialectId,
+    mut request: Request<Body>,
+) -> Result<Response, ApiError> {
+    if app.is_draining() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ));
+    }
+    let params = connect.params(&app, &request)?;
+    let pending = PendingUpgrade::from_request(&mut request)?;
+    admission::check_origin(&app, request.headers())?;
+    let peer_ip = admission::peer_ip(&request);
+    let credentials = credentials::lenient(&app, request.headers(), request.uri()).await;
+    let address = admission::address_slot(&app, peer_ip);
+    let (response, socket) = pending.accept(
+        connect.max_message_bytes(&app),
+        app.config().permessage_deflate,
+    );
+    let sessions = app.shared.sessions.clone();
+    let connecting = Connecting {
+        app,
+        connect,
+        dialect,
+        params,
+        credentials,
+        address,
+    };
+    sessions.spawn(async move {
+        match socket.await {
+            Some(ServerSocket::Tcp(stream)) => connecting.run(stream).await,
+            Some(ServerSocket::Upgraded(stream)) => connecting.run(stream).await,
+            None => {}
+        }
+    });
+    Ok(response)
+}
+
+/// Everything decided before the upgrade, waiting for the socket.
+struct Connecting<C: Connect> {
+    app: Switchboard,
+    connect: Arc<C>,
+    dialect: DialectId,
+    params: C::Params,
+    credentials: Credentials,
+    address: Result<Option<AddressSlot>, CloseCode>,
+}
+
+impl<C: Connect> Connecting<C> {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(self, mut socket: WsStream<S>) {
+        let app = self.app;
+        let grace = app.config().shutdown.close_grace();
+        let _address_slot = match self.address {
+            Ok(slot) => slot,
+            Err(code) => return crate::socket::refuse(&mut socket, code, grace).await,
+        };
+        let Opening {
+            client_id,
+            channels,
+            namespace,
+            greeting,
+        } = self.connect.open(&app, &self.params, &self.credentials);
+        let registered = app.hub().register(Registration {
+            client_id,
+            dialect: self.dialect,
+            identity: self.credentials.identity,
+            channels,
+            namespace,
+            greeting,
+        });
+        let conn = match registered {
+            Ok(conn) => conn,
+            Err(RegisterError::Full(code)) => {
+                Metrics::inc(&app.metrics().connections_refused_limit);
+                return crate::socket::refuse(&mut socket, code, grace).await;
+            }
+            Err(RegisterError::ClientIdInUse) => {
+                tracing::error!("generated client id collided; dropping the connection");
+                return;
+            }
+        };
+        let session = self.connect.session(&app, conn.clone(), self.params);
+        let limits = &app.config().limits;
+        let budget = MessageBudget::new(
+            limits.messages_per_sec,
+            limits.message_burst,
+            limits.max_rate_limited_in_a_row,
+            Instant::now(),
+        );
+        crate::socket::drive(socket, app.hub().clone(), conn, session, budget, grace).await;
+    }
+}
