@@ -32,6 +32,7 @@ pub mod broker;
 pub mod close_code;
 pub mod config;
 pub mod dialect;
+pub mod error_code;
 pub mod heartbeat;
 pub mod http;
 pub mod hub;
