@@ -151,6 +151,7 @@ impl Connecting {
             limits.max_rate_limited_in_a_row,
             Instant::now(),
         );
-        crate::socket::drive(socket, hub, conn, session, budget, grace).await;
+        let slow_grace = limits.slow_consumer_grace();
+        crate::socket::drive(socket, hub, conn, session, budget, grace, slow_grace).await;
     }
 }
