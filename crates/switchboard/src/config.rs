@@ -105,6 +105,11 @@ pub struct Limits {
     /// Most bytes waiting in one connection's outbound queue; past it, 4008 as above.
     /// Default 4194304 (4 MiB).
     pub outbound_queue_bytes: usize,
+    /// How long a slow consumer (its queue overflowed) has to read the rest of the frame being
+    /// written to it, and then again to read the 4008 close frame, in milliseconds. A peer that
+    /// takes longer has its TCP connection dropped without a close frame (counted in
+    /// `slow_consumer_hangups`). Default 1000.
+    pub slow_consumer_grace_ms: u64,
     /// Most walker calls running at once for one connection. Default 32.
     pub max_inflight_walkers: usize,
     /// Largest HTTP request body (REST walkers, accounts), in bytes. Default 65536.
@@ -128,6 +133,13 @@ pub struct Limits {
     pub handshake_timeout_ms: u64,
 }
 
+impl Limits {
+    /// [`Self::slow_consumer_grace_ms`] as a duration.
+    pub fn slow_consumer_grace(&self) -> Duration {
+        Duration::from_millis(self.slow_consumer_grace_ms)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -135,6 +147,7 @@ impl Default for Limits {
             max_ids_per_event: 1000,
             outbound_queue_messages: 1024,
             outbound_queue_bytes: 4 * 1024 * 1024,
+            slow_consumer_grace_ms: 1000,
             max_inflight_walkers: 32,
             max_http_body_bytes: 64 * 1024,
             max_connections: 100_000,

@@ -1,8 +1,23 @@
 //! Drives one upgraded WebSocket: writes the connection's outbound queue to the socket, reads
 //! client messages into a dialect's [`MessageHandler`], and closes with a code from
 //! [`crate::close_code`]. Every dialect's session runs on this loop.
+//!
+//! A slow consumer ends by a fixed rule (docs/close-codes.md, 4008). When a push overflows the
+//! connection's outbound queue, the queue refuses further frames and drops the ones waiting
+//! (counted); then this loop:
+//!
+//! 1. if a batch is being written, finishes only the frame it is in the middle of (nothing after
+//!    it), within `limits.slow_consumer_grace_ms`;
+//! 2. sends the 4008 close frame and waits for the client's close reply, again within
+//!    `limits.slow_consumer_grace_ms`, then hangs up.
+//!
+//! So the client sees whole frames, then the close frame. A peer that does not read the rest of
+//! the frame or the close frame within the grace has its TCP connection dropped without a close
+//! frame: the only case in which a slow consumer sees an abrupt end (1006), counted in
+//! `slow_consumer_hangups` and logged.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -11,7 +26,7 @@ use crate::close_code::{self, CloseCode};
 use crate::hub::{Connection, Hub};
 use crate::rate_limit::{MessageBudget, Verdict};
 use crate::stats::Metrics;
-use crate::ws::{Message, ReadEnd, WsStream};
+use crate::ws::{Message, ReadEnd, Written, WsStream};
 
 /// What a dialect does with client messages. Replies go through the connection's outbound queue.
 pub trait MessageHandler: Send {
@@ -24,7 +39,9 @@ pub trait MessageHandler: Send {
     fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64);
 }
 
-/// Run `socket` for `conn` until either side closes, then unregister it from `hub`.
+/// Run `socket` for `conn` until either side closes, then unregister it from `hub`. A close
+/// handshake gets `close_grace`; a slow consumer gets `slow_consumer_grace` for the rest of the
+/// frame in flight and again for its close frame (see the module docs).
 pub async fn drive<S, H>(
     mut socket: WsStream<S>,
     hub: Arc<Hub>,
@@ -32,6 +49,7 @@ pub async fn drive<S, H>(
     mut handler: H,
     mut budget: MessageBudget,
     close_grace: Duration,
+    slow_consumer_grace: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: MessageHandler,
@@ -47,17 +65,30 @@ pub async fn drive<S, H>(
                 let batch = conn.outbound.drain();
                 Metrics::sub(&metrics.outbound_queued_bytes, batch.bytes as u64);
                 if !batch.frames.is_empty() || batch.ping || socket.has_queued_control() {
+                    let stop = AtomicBool::new(false);
+                    let write = socket.write_text_batch_until(&batch.frames, batch.ping, &stop);
+                    tokio::pin!(write);
                     let outcome = tokio::select! {
-                        result = socket.write_text_batch(&batch.frames, batch.ping) => {
-                            if result.is_ok() { Written::All } else { Written::Failed }
+                        result = &mut write => match result {
+                            Ok(_) => BatchOutcome::Written,
+                            Err(_) => BatchOutcome::Failed,
+                        },
+                        // The peer reads too slowly and the queue overflowed meanwhile: finish
+                        // the frame in flight, and only that, so a close frame can follow.
+                        () = conn.outbound.overflowed() => {
+                            stop.store(true, Ordering::Relaxed);
+                            match tokio::time::timeout(slow_consumer_grace, &mut write).await {
+                                Ok(Ok(Written::All | Written::Stopped)) => BatchOutcome::Overflowed,
+                                Ok(Err(_)) => BatchOutcome::Failed,
+                                Err(_) => BatchOutcome::Stuck,
+                            }
                         }
-                        // The peer stopped reading and the queue overflowed meanwhile.
-                        () = conn.outbound.overflowed() => Written::Overflowed,
                     };
                     match outcome {
-                        Written::All => {}
-                        Written::Failed => break Ending::Hangup,
-                        Written::Overflowed => break Ending::Close(close_code::SLOW_CONSUMER),
+                        BatchOutcome::Written => {}
+                        BatchOutcome::Failed => break Ending::Hangup,
+                        BatchOutcome::Overflowed => break Ending::Close(close_code::SLOW_CONSUMER),
+                        BatchOutcome::Stuck => break Ending::SlowConsumerHangup,
                     }
                 }
                 if let Some(code) = batch.close {
@@ -106,10 +137,33 @@ pub async fn drive<S, H>(
     };
     hub.unregister(&conn);
     match close {
-        Ending::Close(code) => socket.close(code.code, code.reason, close_grace).await,
+        Ending::Close(code) if code == close_code::SLOW_CONSUMER => {
+            if !socket
+                .close(code.code, code.reason, slow_consumer_grace)
+                .await
+            {
+                slow_consumer_hangup(&metrics, &conn, "the close frame");
+            }
+        }
+        Ending::Close(code) => {
+            socket.close(code.code, code.reason, close_grace).await;
+        }
         Ending::Finish => socket.finish(close_grace).await,
+        Ending::SlowConsumerHangup => {
+            slow_consumer_hangup(&metrics, &conn, "the rest of the frame in flight");
+        }
         Ending::Hangup => {}
     }
+}
+
+/// Count and log a slow consumer dropped without its 4008 close frame.
+fn slow_consumer_hangup(metrics: &Metrics, conn: &Connection, unread: &str) {
+    Metrics::inc(&metrics.slow_consumer_hangups);
+    tracing::warn!(
+        client_id = %conn.client_id(),
+        "slow consumer did not read {unread} within the grace period; TCP connection dropped \
+         without a close frame"
+    );
 }
 
 /// How the loop ended.
@@ -120,12 +174,19 @@ enum Ending {
     Finish,
     /// Writing failed: nothing more can be sent.
     Hangup,
+    /// A slow consumer did not read the rest of the frame in flight within the grace: the
+    /// stream is mid-frame, so no close frame can follow.
+    SlowConsumerHangup,
 }
 
-enum Written {
-    All,
+/// How writing one drained batch went.
+enum BatchOutcome {
+    Written,
     Failed,
+    /// The queue overflowed during the write, which then ended at a frame boundary.
     Overflowed,
+    /// The queue overflowed and the frame in flight was not finished within the grace.
+    Stuck,
 }
 
 /// Refuse a just-upgraded socket with `code` (e.g. over a connection limit).

@@ -51,8 +51,13 @@ metrics! {
     client_errors: "counter",
     /// Deliveries skipped because the recipient had already closed.
     deliveries_to_closed: "counter",
-    /// Connections closed because their outbound queue was full (close code 4008).
+    /// Connections closed because their outbound queue was full (close code 4008, or a dropped
+    /// TCP connection: see `slow_consumer_hangups`).
     slow_consumer_closes: "counter",
+    /// Slow consumers (counted in `slow_consumer_closes`) whose TCP connection was dropped without
+    /// the 4008 close frame: they did not read the rest of the frame in flight, or the close frame,
+    /// within `limits.slow_consumer_grace_ms`.
+    slow_consumer_hangups: "counter",
     /// Frames dropped from the queues of slow consumers.
     frames_dropped_slow_consumer: "counter",
     /// Bytes waiting in outbound queues now.

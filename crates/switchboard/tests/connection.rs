@@ -5,6 +5,7 @@ mod common;
 use common::{TestServer, assert_alive, assert_error};
 use serde_json::json;
 use switchboard_client::{ConnectOptions, Incoming, JacClient};
+use tokio::io::AsyncWriteExt;
 
 fn is_client_id_form(id: &str) -> bool {
     let Some((secs, hex)) = id.split_once(':') else {
@@ -206,6 +207,18 @@ async fn upgrade_without_websocket_headers_is_an_http_error() {
 #[tokio::test]
 async fn overlong_channel_id_is_refused_before_the_upgrade() {
     let server = TestServer::start().await;
+    // docs/protocol-jac.md: a channel_id over 256 bytes gets HTTP 400, not an upgrade.
+    let mut stream = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let path = format!("/websocket?channel_id={}", "x".repeat(300));
+    stream
+        .write_all(common::upgrade_request(&server.addr, &path).as_bytes())
+        .await
+        .unwrap();
+    let (status, body) = common::read_http_response(&mut stream).await;
+    assert_eq!(status, 400, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "invalid_field", "{body}");
+    // The client library sees a refused handshake too.
     let result = JacClient::connect(
         &server.ws,
         ConnectOptions::default().channel("x".repeat(300)),

@@ -233,3 +233,33 @@ async fn closing_without_a_handshake_leaves_others_unaffected() {
     }
     assert_eq!(server.app.hub().channel_size("r"), 1);
 }
+
+#[tokio::test]
+async fn broadcast_reaches_every_connection_once() {
+    let server = TestServer::start().await;
+    let (token, _) = server.user("everyone@example.com").await;
+    let mut clients = vec![
+        server
+            .connect_with(ConnectOptions::default().channel("one"))
+            .await,
+        server
+            .connect_with(ConnectOptions::default().channel("two"))
+            .await,
+        server.connect_with(ConnectOptions::bearer(&token)).await,
+    ];
+    let delivered_before = server.metric(|m| &m.frames_delivered);
+    server
+        .app
+        .broadcast(&json!({"type": "announcement", "n": 1}));
+    for client in &mut clients {
+        assert_eq!(
+            client.recv_json().await.unwrap(),
+            json!({"type": "announcement", "n": 1})
+        );
+        assert_alive(client).await; // exactly once: the pong comes next
+    }
+    assert_eq!(
+        server.metric(|m| &m.frames_delivered) - delivered_before,
+        3 + 3, // the broadcast, then the three pongs
+    );
+}

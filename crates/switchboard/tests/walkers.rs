@@ -232,11 +232,23 @@ async fn rest_post_walker_runs_with_the_context_as_body() {
         json!({"status": 200, "reports": ["Received: over http"]})
     );
 
-    // notify_self is a no-op over REST.
+    // notify_self is a no-op over REST: nothing is delivered, to anyone.
+    let mut bystander = server.connect().await;
+    let delivered_before = server.metric(|m| &m.frames_delivered);
     let notified = http::post_json(&server.addr, "/walker/notify_all_ways", &json!({}), None)
         .await
         .unwrap();
     assert_eq!(notified.status, 200);
+    assert_eq!(
+        notified.json(),
+        json!({"status": 200, "reports": ["notified"]})
+    );
+    assert_eq!(
+        server.metric(|m| &m.frames_delivered),
+        delivered_before,
+        "notify_self over REST queued a frame"
+    );
+    assert_alive(&mut bystander).await; // its next frame is the pong, nothing before
 
     let cases = [
         ("/walker/whoami", None, json!({}), 401, "auth_required"),

@@ -137,6 +137,16 @@ impl<C: Connect> Connecting<C> {
             limits.max_rate_limited_in_a_row,
             Instant::now(),
         );
-        crate::socket::drive(socket, app.hub().clone(), conn, session, budget, grace).await;
+        let slow_grace = limits.slow_consumer_grace();
+        crate::socket::drive(
+            socket,
+            app.hub().clone(),
+            conn,
+            session,
+            budget,
+            grace,
+            slow_grace,
+        )
+        .await;
     }
 }

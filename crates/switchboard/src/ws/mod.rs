@@ -12,4 +12,4 @@ pub mod frame;
 pub mod stream;
 
 pub use frame::OpCode;
-pub use stream::{Message, ReadEnd, WsStream};
+pub use stream::{Message, ReadEnd, Written, WsStream};

@@ -8,10 +8,18 @@
 //! Reading never writes: answers the protocol requires (pong, the close reply, the close that
 //! reports a protocol error) are queued and go out with the next write, so
 //! [`WsStream::next_message`] is cancel-safe and can sit in a `select!` beside the writer.
+//!
+//! Writes are not cancel-safe: a write dropped part-way through a frame leaves the peer with half
+//! a frame, so the stream refuses to write anything after it (the socket is "poisoned"). To stop
+//! a write early without that, [`WsStream::write_text_batch_until`] takes a stop flag: once set,
+//! the write finishes the frame it is in the middle of and writes nothing after it, so the peer
+//! only ever sees whole frames and a close frame can still follow (the slow-consumer rule in
+//! `docs/close-codes.md`).
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -148,6 +156,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// Write text frames (and a ping, if asked), after any queued control frames, and flush.
     /// Not cancel-safe: if the future is dropped midway the stream writes nothing more.
     pub async fn write_text_batch(&mut self, frames: &[Bytes], ping: bool) -> io::Result<()> {
+        static NEVER: AtomicBool = AtomicBool::new(false);
+        self.write_text_batch_until(frames, ping, &NEVER)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Self::write_text_batch`], stopping early at a frame boundary once `stop` is set: the
+    /// frame being written when the flag is seen is completed, nothing after it is started.
+    /// The flag is checked whenever the socket accepts more bytes, so a caller that sets it while
+    /// the write waits on a full socket keeps polling the future (bounded by its own deadline)
+    /// until it resolves. Resolves to [`Written::All`] or [`Written::Stopped`]; either way the
+    /// stream is left at a frame boundary and can still write a close frame.
+    pub async fn write_text_batch_until(
+        &mut self,
+        frames: &[Bytes],
+        ping: bool,
+        stop: &AtomicBool,
+    ) -> io::Result<Written> {
         let headers: Vec<([u8; 10], usize)> = frames
             .iter()
             .map(|f| frame::encode_header(OpCode::Text, f.len()))
@@ -167,9 +193,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         if ping {
             chunks.push(&[0x89, 0x00]);
         }
-        write_chunks(io, write_poisoned, &mut chunks).await?;
+        let written = write_chunks(io, write_poisoned, &mut chunks, stop).await?;
         self.clear_control();
-        Ok(())
+        Ok(written)
     }
 
     /// Write one message of any data opcode (used by the echo endpoint), after queued control.
@@ -182,14 +208,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             ..
         } = self;
         let mut chunks: Vec<&[u8]> = vec![control_out, &header[..len], payload];
-        write_chunks(io, write_poisoned, &mut chunks).await?;
+        write_chunks(io, write_poisoned, &mut chunks, &AtomicBool::new(false)).await?;
         self.clear_control();
         Ok(())
     }
 
     /// Close with `code` and `reason`: send the close frame, wait (at most `grace`) for the
-    /// client's, then hang up.
-    pub async fn close(&mut self, code: u16, reason: &str, grace: Duration) {
+    /// client's, then hang up. Returns whether the close frame was written (false: the peer
+    /// did not take it within `grace`, or the socket failed, and the TCP connection was dropped
+    /// without it).
+    pub async fn close(&mut self, code: u16, reason: &str, grace: Duration) -> bool {
+        let mut sent = false;
         let _ = tokio::time::timeout(grace, async {
             if self.state == State::Open {
                 self.queue_close(code, reason);
@@ -198,6 +227,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             if self.write_text_batch(&[], false).await.is_err() {
                 return;
             }
+            sent = true;
             // Read until the client's close frame (or the end).
             while self.state == State::CloseSent {
                 if self.next_message().await.is_err() {
@@ -208,6 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             let _ = self.io.shutdown().await;
         })
         .await;
+        sent
     }
 
     /// After reading ended: send what is queued (the close reply, or the close reporting a
@@ -463,12 +494,27 @@ fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
+/// How far a write went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Everything asked for.
+    All,
+    /// The stop flag was seen; the write ended at a frame boundary before the end.
+    Stopped,
+}
+
 /// Write every chunk in order with vectored writes, then flush.
+///
+/// `chunks` is the queued control bytes followed by frames of two chunks each (header, payload)
+/// and possibly a trailing one-chunk ping: a frame boundary is the start of every odd-indexed
+/// chunk. Once `stop` is set, the loop ends at the first boundary it reaches with nothing of the
+/// next chunk written. Checking the flag costs one relaxed load per vectored write.
 async fn write_chunks<S: AsyncWrite + Unpin>(
     io: &mut S,
     poisoned: &mut bool,
     chunks: &mut [&[u8]],
-) -> io::Result<()> {
+    stop: &AtomicBool,
+) -> io::Result<Written> {
     if *poisoned {
         return Err(io::Error::new(
             io::ErrorKind::BrokenPipe,
@@ -477,7 +523,14 @@ async fn write_chunks<S: AsyncWrite + Unpin>(
     }
     *poisoned = true;
     let mut index = 0;
+    // Some bytes of `chunks[index]` were written already.
+    let mut chunk_started = false;
+    let mut outcome = Written::All;
     while index < chunks.len() {
+        if !chunk_started && index % 2 == 1 && stop.load(Ordering::Relaxed) {
+            outcome = Written::Stopped;
+            break;
+        }
         if chunks[index].is_empty() {
             index += 1;
             continue;
@@ -497,6 +550,7 @@ async fn write_chunks<S: AsyncWrite + Unpin>(
             let step = written.min(chunk.len());
             *chunk = &chunk[step..];
             written -= step;
+            chunk_started = !chunk.is_empty();
             if chunk.is_empty() {
                 index += 1;
             }
@@ -504,5 +558,68 @@ async fn write_chunks<S: AsyncWrite + Unpin>(
     }
     io.flush().await?;
     *poisoned = false;
-    Ok(())
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Takes at most 5 bytes per write and raises `stop` once the first frame has begun, like a
+    /// peer that reads a little while the queue overflows.
+    struct Trickle {
+        out: Vec<u8>,
+        stop: Arc<AtomicBool>,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(5);
+            self.out.extend_from_slice(&buf[..n]);
+            if self.out.len() > 2 {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopped_write_finishes_the_frame_in_flight_and_starts_no_other() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut io = Trickle {
+            out: Vec::new(),
+            stop: stop.clone(),
+        };
+        let mut poisoned = false;
+        let (h1, l1) = frame::encode_header(OpCode::Text, 12);
+        let (h2, l2) = frame::encode_header(OpCode::Text, 3);
+        let pong = [0x8A, 0x00];
+        let mut chunks: Vec<&[u8]> = vec![&pong, &h1[..l1], b"first frame!", &h2[..l2], b"two"];
+        let written = write_chunks(&mut io, &mut poisoned, &mut chunks, &stop)
+            .await
+            .unwrap();
+        assert_eq!(written, Written::Stopped);
+        assert!(!poisoned, "a frame boundary: a close frame may follow");
+        let mut expected = pong.to_vec();
+        expected.extend_from_slice(&h1[..l1]);
+        expected.extend_from_slice(b"first frame!");
+        assert_eq!(io.out, expected);
+    }
 }

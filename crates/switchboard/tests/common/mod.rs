@@ -239,3 +239,44 @@ pub async fn assert_alive(client: &mut JacClient) {
     let frame = client.recv_json().await.expect("pong");
     assert_eq!(frame, json!({"type": "pong"}));
 }
+
+/// A WebSocket upgrade request for `path`, written by hand (keep-alive HTTP/1.1).
+pub fn upgrade_request(addr: &str, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+}
+
+/// Read one HTTP response from `stream`: its status and its body (by Content-Length).
+pub async fn read_http_response(stream: &mut tokio::net::TcpStream) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.expect("response head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).expect("utf-8 head");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head}"));
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await.expect("response body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("an HTTP response in time")
+}
