@@ -166,12 +166,29 @@ fn verify_password(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Lowercase and check the shape of an address: one `@`, a non-empty local part, a domain with
-/// a dot and no empty labels, no spaces or control characters, at most 254 bytes.
+/// The one form of an address that accounts are stored and looked up under, so that two
+/// spellings a reader cannot tell apart name the same account: NFKC (full-width and other
+/// compatibility forms fold to their plain letters), trimmed, lowercased (the whole address:
+/// stored emails have always been lowercase, and case look-alikes are look-alikes too).
+///
+/// Refused (`invalid_email`) rather than silently stripped: control characters, invisible
+/// characters (zero-width, joiners, soft hyphen, fillers, variation selectors, tags) and
+/// bidirectional controls, which can make one address display as another. Then the shape: one
+/// `@`, a non-empty local part of at most 64 bytes, a domain with a dot and no empty labels, no
+/// whitespace, at most 254 bytes.
 pub fn normalize_email(email: &str) -> Result<String, AccountError> {
-    let email = email.trim().to_lowercase();
+    use unicode_normalization::UnicodeNormalization;
+
+    if email.len() > 1024 || email.chars().any(is_forbidden_in_email) {
+        return Err(AccountError::InvalidEmail);
+    }
+    let folded: String = email.trim().nfkc().collect();
+    // Lowercasing can leave a sequence NFKC would write differently (rare, but cheap to fix).
+    let email: String = folded.to_lowercase().nfkc().collect();
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || is_forbidden_in_email(c))
         && match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -189,6 +206,36 @@ pub fn normalize_email(email: &str) -> Result<String, AccountError> {
     }
 }
 
+/// Characters that have no place in an address a person types: controls, characters that render
+/// as nothing, and the bidirectional controls that reorder what is displayed.
+fn is_forbidden_in_email(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            // soft hyphen, combining grapheme joiner, Arabic letter mark
+            '\u{00AD}' | '\u{034F}' | '\u{061C}'
+            // Hangul fillers
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+            // Mongolian free variation selectors and vowel separator
+            | '\u{180B}'..='\u{180F}'
+            // zero-width space, non-joiner, joiner; left-to-right and right-to-left marks
+            | '\u{200B}'..='\u{200F}'
+            // bidirectional embeddings and overrides
+            | '\u{202A}'..='\u{202E}'
+            // word joiner, invisible operators, bidirectional isolates, deprecated format controls
+            | '\u{2060}'..='\u{206F}'
+            // variation selectors
+            | '\u{FE00}'..='\u{FE0F}'
+            // zero-width no-break space (byte order mark)
+            | '\u{FEFF}'
+            // interlinear annotation controls
+            | '\u{FFF9}'..='\u{FFFB}'
+            // tag characters, supplementary variation selectors
+            | '\u{E0000}'..='\u{E007F}'
+            | '\u{E0100}'..='\u{E01EF}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,8 +243,26 @@ mod tests {
     #[test]
     fn email_shapes() {
         assert_eq!(normalize_email(" A@B.io ").unwrap(), "a@b.io");
+        // Full-width letters and the full-width at sign fold to their plain forms.
+        assert_eq!(
+            normalize_email("\u{FF25}ve\u{FF20}Example.com").unwrap(),
+            "eve@example.com"
+        );
         for bad in [
-            "", "a", "a@", "@b.io", "a@b", "a@@b.io", "a b@c.io", "a@b..io",
+            "",
+            "a",
+            "a@",
+            "@b.io",
+            "a@b",
+            "a@@b.io",
+            "a b@c.io",
+            "a@b..io",
+            "a\u{200B}b@c.io",
+            "ab@c.io\u{FEFF}",
+            "\u{202E}moc.b@a",
+            "a\u{2066}b@c.io",
+            "a\u{0007}b@c.io",
+            "a\u{00AD}b@c.io",
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }

@@ -199,3 +199,102 @@ async fn only_admins_revoke_other_accounts() {
         .unwrap();
     assert_eq!(anonymous.status, 401);
 }
+
+#[tokio::test]
+async fn a_non_admin_naming_an_unknown_account_gets_403_not_404() {
+    let server = TestServer::start().await;
+    let (mallory, _) = server.user("mallory@example.com").await;
+    for email in ["nobody@example.com", "not an email"] {
+        let refused = http::post_json(
+            &server.addr,
+            "/user/revoke",
+            &json!({"email": email}),
+            Some(&mallory),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status, 403, "{email}: {}", refused.text());
+        assert_eq!(refused.json()["code"], "forbidden");
+    }
+    // Naming oneself is not an admin action; the caller's token still works until then.
+    let own = http::post_json(
+        &server.addr,
+        "/user/revoke",
+        &json!({"email": "Mallory@Example.com"}),
+        Some(&mallory),
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.status, 200, "{}", own.text());
+    let rest = http::post_json(&server.addr, "/walker/whoami", &json!({}), Some(&mallory))
+        .await
+        .unwrap();
+    assert_eq!(rest.json()["code"], "token_revoked");
+}
+
+/// Each pair is a stored address and a look-alike that must not become a second account.
+#[tokio::test]
+async fn look_alike_emails_cannot_be_registered() {
+    let server = TestServer::start().await;
+    server.user("eve@example.com").await;
+    let register = |email: &'static str| {
+        let addr = server.addr.clone();
+        async move {
+            http::post_json(
+                &addr,
+                "/user/register",
+                &json!({"email": email, "password": "another one"}),
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Full-width letters fold (NFKC) onto the existing account.
+    let full_width = register("\u{FF45}ve@example.com").await;
+    assert_eq!(full_width.status, 409, "{}", full_width.text());
+    assert_eq!(full_width.json()["code"], "email_taken");
+    // Invisible and direction-changing characters are refused outright.
+    for email in [
+        "e\u{200B}ve@example.com",
+        "eve\u{200D}@example.com",
+        "\u{FEFF}eve@example.com",
+        "eve@exa\u{2060}mple.com",
+        "\u{202E}eve@example.com",
+        "eve\u{2066}@example.com",
+        "eve\u{200F}@example.com",
+        "eve\u{061C}@example.com",
+        "eve\u{0000}@example.com",
+        "e\u{00AD}ve@example.com",
+    ] {
+        let refused = register(email).await;
+        assert_eq!(refused.status, 400, "{email:?}: {}", refused.text());
+        assert_eq!(refused.json()["code"], "invalid_email", "{email:?}");
+    }
+    // The server is healthy and the original account unchanged.
+    let login = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": "eve@example.com", "password": "correct horse"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text());
+}
+
+#[tokio::test]
+async fn login_accepts_the_unnormalised_spelling() {
+    let server = TestServer::start().await;
+    server.user("ada@example.com").await;
+    let login = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": " \u{FF21}DA\u{FF20}Example.COM ", "password": "correct horse"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text());
+    assert_eq!(login.json()["user"]["email"], "ada@example.com");
+}

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::body::read_json;
 use super::error::ApiError;
 use super::walkers::caller_of;
+use crate::accounts::normalize_email;
 use crate::app::Switchboard;
 use crate::store::UserRecord;
 
@@ -67,17 +68,26 @@ pub async fn revoke(
     let body: RevokeRequest = read_json(request.into_body(), limit).await?;
     let target = match body.email {
         None => caller_id,
-        Some(email) => {
-            let user = app.accounts().user_by_email(&email).await?.ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such account")
-            })?;
-            if user.id != caller_id && !caller.has_role("admin") {
+        Some(email) if !caller.has_role("admin") => {
+            // Decided before any lookup, so a non-admin learns nothing about which accounts
+            // exist: naming anyone but oneself is 403 whether or not the account is there.
+            let own = caller
+                .email()
+                .and_then(|own| normalize_email(own).ok())
+                .is_some_and(|own| normalize_email(&email).is_ok_and(|named| named == own));
+            if !own {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
                     "only an admin may revoke another account's tokens",
                 ));
             }
+            caller_id
+        }
+        Some(email) => {
+            let user = app.accounts().user_by_email(&email).await?.ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such account")
+            })?;
             user.id
         }
     };
