@@ -1,10 +1,10 @@
 //! Accounts: registration, login, revocation and roles, on top of the account store.
-//! Password hashing (argon2id) runs on the blocking pool, never on the async reactor.
-
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+//! Password hashing goes through [`PasswordHashing`]: on the blocking pool, bounded in
+//! concurrency and memory.
 
 use crate::auth::Authenticator;
+use crate::config::AccountsConfig;
+use crate::hashing::{HashError, PasswordHashing};
 use crate::ids::new_object_id;
 use crate::store::{StoreError, UserRecord};
 
@@ -23,6 +23,9 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("no such account")]
     NotFound,
+    /// Every password-hashing slot stayed busy; try again shortly.
+    #[error("the server is busy; try again shortly")]
+    Busy,
     #[error("internal error")]
     Internal(String),
 }
@@ -37,6 +40,15 @@ impl From<StoreError> for AccountError {
     }
 }
 
+impl From<HashError> for AccountError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => AccountError::Busy,
+            HashError::Internal(cause) => AccountError::Internal(cause),
+        }
+    }
+}
+
 impl AccountError {
     pub fn code(&self) -> &'static str {
         match self {
@@ -46,6 +58,7 @@ impl AccountError {
             AccountError::EmailTaken => "email_taken",
             AccountError::InvalidCredentials => "invalid_credentials",
             AccountError::NotFound => "not_found",
+            AccountError::Busy => "hashing_busy",
             AccountError::Internal(_) => "internal_error",
         }
     }
@@ -56,16 +69,22 @@ impl AccountError {
 pub struct Accounts {
     auth: Authenticator,
     min_password_len: usize,
+    hashing: PasswordHashing,
 }
 
 /// A fixed hash verified when the email is unknown, so both failures cost the same time.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Kj4sFbjX3Tt2xQmKRbBv4yIbZC1qQ8xqYk8mPqGfC3k";
 
 impl Accounts {
-    pub fn new(auth: Authenticator, min_password_len: usize) -> Self {
+    pub fn new(auth: Authenticator, min_password_len: usize, config: &AccountsConfig) -> Self {
         Self {
             auth,
             min_password_len,
+            hashing: PasswordHashing::new(
+                config.hash_slots(),
+                config.max_queued_hashes,
+                config.hash_queue_timeout(),
+            ),
         }
     }
 
@@ -87,10 +106,7 @@ impl Accounts {
         if password.len() > 1024 {
             return Err(AccountError::PasswordTooLong);
         }
-        let password = password.to_string();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| AccountError::Internal(e.to_string()))??;
+        let password_hash = self.hashing.hash(password.to_string()).await?;
         let user = UserRecord {
             id: new_object_id(),
             email,
@@ -116,10 +132,10 @@ impl Accounts {
         let stored_hash = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.to_string(), |u| u.password_hash.clone());
-        let password = password.to_string();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
-            .await
-            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let matches = self
+            .hashing
+            .verify(password.to_string(), stored_hash)
+            .await?;
         match user {
             Some(user) if matches => Ok((self.auth.issue(&user), user)),
             _ => Err(AccountError::InvalidCredentials),
@@ -146,24 +162,6 @@ impl Accounts {
         let email = normalize_email(email)?;
         Ok(self.auth.store().user_by_email(&email).await?)
     }
-}
-
-fn hash_password(password: &str) -> Result<String, AccountError> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AccountError::Internal(e.to_string()))
-}
-
-fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-        .unwrap_or(false)
 }
 
 /// The one form of an address that accounts are stored and looked up under, so that two
@@ -269,10 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn hashes_verify_and_the_dummy_hash_parses() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong", &hash));
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    fn the_dummy_hash_parses() {
+        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
     }
 }

@@ -67,7 +67,7 @@ impl SwitchboardBuilder {
         let secret = load_or_create_secret(config.auth.token_secret.as_deref(), &config.data_dir)?;
         let store = AccountStore::open(&config.accounts_database_url()).await?;
         let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
-        let accounts = Accounts::new(auth, config.auth.min_password_len);
+        let accounts = Accounts::new(auth, config.auth.min_password_len, &config.accounts);
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
             QueueBounds {

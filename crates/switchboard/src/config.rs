@@ -32,6 +32,7 @@ pub struct Config {
     /// state; the server's own messages go out uncompressed. Default true.
     pub permessage_deflate: bool,
     pub auth: AuthConfig,
+    pub accounts: AccountsConfig,
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
     pub shutdown: ShutdownConfig,
@@ -47,6 +48,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             permessage_deflate: true,
             auth: AuthConfig::default(),
+            accounts: AccountsConfig::default(),
             limits: Limits::default(),
             heartbeat: HeartbeatConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -87,6 +89,46 @@ impl Default for AuthConfig {
             token_ttl_secs: 86_400,
             min_password_len: 8,
         }
+    }
+}
+
+/// What the unauthenticated account endpoints (`/user/login`, `/user/register`) may cost.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Password hashes (argon2id, 19 MiB of memory each) computed at once; this also bounds
+    /// the hashing memory of the process to this many times 19 MiB. 0 means one per core
+    /// (`std::thread::available_parallelism`). Default 0.
+    pub max_concurrent_hashes: usize,
+    /// Longest time a login or registration waits for a free hashing slot, in milliseconds;
+    /// then it is refused with 503 `hashing_busy` and `Retry-After`. Default 2000.
+    pub hash_queue_timeout_ms: u64,
+    /// Most logins and registrations waiting for a hashing slot at once; one more is refused at
+    /// once with 503 `hashing_busy`. Default 64.
+    pub max_queued_hashes: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_hashes: 0,
+            hash_queue_timeout_ms: 2_000,
+            max_queued_hashes: 64,
+        }
+    }
+}
+
+impl AccountsConfig {
+    /// `max_concurrent_hashes`, with 0 resolved to the number of cores.
+    pub fn hash_slots(&self) -> usize {
+        match self.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    pub fn hash_queue_timeout(&self) -> Duration {
+        Duration::from_millis(self.hash_queue_timeout_ms)
     }
 }
 

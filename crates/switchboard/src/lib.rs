@@ -14,7 +14,8 @@
 //! - [`notify`]: `notify_users` / `notify_channels` / `notify_clients` / `notify_self` / `broadcast`.
 //! - [`backplane`]: the seam to other processes (in-process today; Redis and NATS later).
 //! - [`auth`]: issuing and verifying tokens; [`identity`]: who a caller is.
-//! - [`accounts`]: registration, login, revocation, roles; [`store`]: where accounts live.
+//! - [`accounts`]: registration, login, revocation, roles; [`store`]: where accounts live;
+//!   [`hashing`]: password hashing within a fixed budget of threads and memory.
 //! - [`http`]: the axum router: upgrade endpoints, REST walkers, accounts, metrics.
 //! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
 //! - [`rate_limit`]: the per-connection message budget.
@@ -32,6 +33,7 @@ pub mod backplane;
 pub mod close_code;
 pub mod config;
 pub mod dialect;
+pub mod hashing;
 pub mod heartbeat;
 pub mod http;
 pub mod hub;

@@ -73,6 +73,9 @@ metrics! {
     connections_refused_limit: "counter",
     /// Browser upgrades refused because of their Origin (HTTP 403).
     origins_refused: "counter",
+    /// Logins and registrations refused because every password-hashing slot stayed busy
+    /// (HTTP 503 `hashing_busy`).
+    hashing_refused: "counter",
 }
 
 impl Metrics {

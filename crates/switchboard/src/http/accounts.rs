@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use super::body::read_json;
 use super::error::ApiError;
 use super::walkers::caller_of;
-use crate::accounts::normalize_email;
+use crate::accounts::{AccountError, normalize_email};
 use crate::app::Switchboard;
+use crate::stats::Metrics;
 use crate::store::UserRecord;
 
 #[derive(Deserialize)]
@@ -34,7 +35,8 @@ pub async fn register(
     let body: Credentials = read_json(request.into_body(), limit).await?;
     app.accounts()
         .register(&body.email, &body.password, Vec::new())
-        .await?;
+        .await
+        .map_err(|err| counted(&app, err))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"message": "Successfully Registered!"})),
@@ -47,7 +49,11 @@ pub async fn login(
 ) -> Result<Json<Value>, ApiError> {
     let limit = app.config().limits.max_http_body_bytes;
     let body: Credentials = read_json(request.into_body(), limit).await?;
-    let (token, user) = app.accounts().login(&body.email, &body.password).await?;
+    let (token, user) = app
+        .accounts()
+        .login(&body.email, &body.password)
+        .await
+        .map_err(|err| counted(&app, err))?;
     Ok(Json(json!({"token": token, "user": public_user(&user)})))
 }
 
@@ -93,6 +99,14 @@ pub async fn revoke(
     };
     app.accounts().revoke_tokens(&target).await?;
     Ok(Json(json!({"message": "All tokens revoked"})))
+}
+
+/// The HTTP answer to a refused account operation, counting refusals for lack of capacity.
+fn counted(app: &Switchboard, err: AccountError) -> ApiError {
+    if matches!(err, AccountError::Busy) {
+        Metrics::inc(&app.metrics().hashing_refused);
+    }
+    err.into()
 }
 
 fn public_user(user: &UserRecord) -> Value {
