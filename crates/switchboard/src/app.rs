@@ -19,6 +19,7 @@ use crate::hub::{Hub, QueueBounds};
 use crate::notify::{Notifier, Publisher};
 use crate::stats::Metrics;
 use crate::store::{AccountStore, StoreError};
+use crate::throttle::AccountThrottles;
 use crate::walker::{Walker, WalkerRegistry};
 
 /// Why an app could not start.
@@ -68,6 +69,7 @@ impl SwitchboardBuilder {
         let store = AccountStore::open(&config.accounts_database_url()).await?;
         let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
         let accounts = Accounts::new(auth, config.auth.min_password_len, &config.accounts);
+        let account_throttles = AccountThrottles::new(&config.accounts);
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
             QueueBounds {
@@ -89,6 +91,7 @@ impl SwitchboardBuilder {
                 walker_runs: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 connections_per_ip: DashMap::new(),
+                account_throttles,
             }),
         };
         tokio::spawn(crate::heartbeat::run(
@@ -115,6 +118,8 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// Open WebSockets per peer address, for `limits.max_connections_per_ip`.
     pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
+    /// Login and registration attempts per address and per email.
+    pub(crate) account_throttles: AccountThrottles,
 }
 
 /// The running app. Cheap to clone; every clone is the same app.

@@ -106,6 +106,21 @@ pub struct AccountsConfig {
     /// Most logins and registrations waiting for a hashing slot at once; one more is refused at
     /// once with 503 `hashing_busy`. Default 64.
     pub max_queued_hashes: usize,
+    /// `POST /user/register` calls one address may make per minute (IPv6: per /64), as a
+    /// burst that refills evenly over the minute; over it, 429 `too_many_attempts` with
+    /// `Retry-After`. 0 disables. Default 60.
+    pub registrations_per_address_per_min: u32,
+    /// `POST /user/login` calls one address may make per minute, successful or not; over it,
+    /// 429 `too_many_attempts`. 0 disables. Default 300.
+    pub logins_per_address_per_min: u32,
+    /// Failed logins per minute for one email (known or not), from any address; over it, every
+    /// login for that email (even with the right password) gets 429 `too_many_attempts` until
+    /// an attempt refills (one every 60 / this seconds). 0 disables. Default 10.
+    pub failed_logins_per_email_per_min: u32,
+    /// Most addresses or emails each throttle remembers, so the throttles cannot be made to
+    /// grow without bound (about 400 bytes per email key); past it, keys whose budget refilled
+    /// are forgotten first, then the least recently used half. Default 10000.
+    pub throttle_max_keys: usize,
 }
 
 impl Default for AccountsConfig {
@@ -114,6 +129,10 @@ impl Default for AccountsConfig {
             max_concurrent_hashes: 0,
             hash_queue_timeout_ms: 2_000,
             max_queued_hashes: 64,
+            registrations_per_address_per_min: 60,
+            logins_per_address_per_min: 300,
+            failed_logins_per_email_per_min: 10,
+            throttle_max_keys: 10_000,
         }
     }
 }

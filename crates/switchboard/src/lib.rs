@@ -18,7 +18,8 @@
 //!   [`hashing`]: password hashing within a fixed budget of threads and memory.
 //! - [`http`]: the axum router: upgrade endpoints, REST walkers, accounts, metrics.
 //! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
-//! - [`rate_limit`]: the per-connection message budget.
+//! - [`rate_limit`]: the per-connection message budget; [`throttle`]: login and registration
+//!   attempts per address and per email.
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
 //! - [`config`]: every setting with its default; [`stats`]: counters; [`close_code`]: the
 //!   close-code contract; [`ids`]: identifier formats; [`json`]: client JSON with
@@ -46,6 +47,7 @@ pub mod shutdown;
 pub mod socket;
 pub mod stats;
 pub mod store;
+pub mod throttle;
 pub mod walker;
 pub mod ws;
 

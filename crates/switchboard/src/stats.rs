@@ -76,6 +76,8 @@ metrics! {
     /// Logins and registrations refused because every password-hashing slot stayed busy
     /// (HTTP 503 `hashing_busy`).
     hashing_refused: "counter",
+    /// Logins and registrations refused by an attempt throttle (HTTP 429 `too_many_attempts`).
+    account_attempts_throttled: "counter",
 }
 
 impl Metrics {

@@ -298,3 +298,89 @@ async fn login_accepts_the_unnormalised_spelling() {
     assert_eq!(login.status, 200, "{}", login.text());
     assert_eq!(login.json()["user"]["email"], "ada@example.com");
 }
+
+async fn login_as(server: &TestServer, email: &str, password: &str) -> http::Response {
+    http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": email, "password": password}),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+fn assert_throttled(response: &http::Response) {
+    assert_eq!(response.status, 429, "{}", response.text());
+    assert_eq!(response.json()["code"], "too_many_attempts");
+    let retry_after: u64 = response
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+}
+
+#[tokio::test]
+async fn failed_logins_for_one_email_are_throttled_even_with_the_right_password() {
+    let server = TestServer::start_with(|c| c.accounts.failed_logins_per_email_per_min = 3).await;
+    server.user("target@example.com").await;
+    for _ in 0..3 {
+        let wrong = login_as(&server, "target@example.com", "wrong password").await;
+        assert_eq!(wrong.status, 401);
+    }
+    assert_throttled(&login_as(&server, "target@example.com", "wrong password").await);
+    // Guessing stops for this email, whatever the spelling and even with the right password.
+    assert_throttled(&login_as(&server, "TARGET@example.com", "correct horse").await);
+    // Unknown emails are throttled the same way, so the throttle reveals no account.
+    for _ in 0..3 {
+        assert_eq!(
+            login_as(&server, "ghost@example.com", "wrong").await.status,
+            401
+        );
+    }
+    assert_throttled(&login_as(&server, "ghost@example.com", "wrong").await);
+    // Other accounts are unaffected; successful logins do not use up the budget.
+    server.user("bystander@example.com").await;
+    for _ in 0..5 {
+        let ok = login_as(&server, "bystander@example.com", "correct horse").await;
+        assert_eq!(ok.status, 200, "{}", ok.text());
+    }
+    assert_eq!(server.metric(|m| &m.account_attempts_throttled), 3);
+}
+
+#[tokio::test]
+async fn registrations_from_one_address_are_throttled() {
+    let server = TestServer::start_with(|c| c.accounts.registrations_per_address_per_min = 2).await;
+    for n in 0..2 {
+        let creds = json!({"email": format!("r{n}@example.com"), "password": "long enough"});
+        let ok = http::post_json(&server.addr, "/user/register", &creds, None)
+            .await
+            .unwrap();
+        assert_eq!(ok.status, 201, "{}", ok.text());
+    }
+    let creds = json!({"email": "r2@example.com", "password": "long enough"});
+    let refused = http::post_json(&server.addr, "/user/register", &creds, None)
+        .await
+        .unwrap();
+    assert_throttled(&refused);
+    // Nothing was created.
+    assert!(
+        server
+            .app
+            .accounts()
+            .user_by_email("r2@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn logins_from_one_address_are_throttled_across_emails() {
+    let server = TestServer::start_with(|c| c.accounts.logins_per_address_per_min = 3).await;
+    for n in 0..3 {
+        let response = login_as(&server, &format!("x{n}@example.com"), "whatever").await;
+        assert_eq!(response.status, 401);
+    }
+    assert_throttled(&login_as(&server, "x3@example.com", "whatever").await);
+}

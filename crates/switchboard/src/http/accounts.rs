@@ -1,5 +1,7 @@
 //! Account endpoints: `POST /user/register`, `POST /user/login`, `POST /user/revoke`.
 
+use std::time::{Duration, Instant};
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -7,6 +9,7 @@ use http::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::admission::peer_ip;
 use super::body::read_json;
 use super::error::ApiError;
 use super::walkers::caller_of;
@@ -14,6 +17,7 @@ use crate::accounts::{AccountError, normalize_email};
 use crate::app::Switchboard;
 use crate::stats::Metrics;
 use crate::store::UserRecord;
+use crate::throttle::address_key;
 
 #[derive(Deserialize)]
 struct Credentials {
@@ -31,6 +35,15 @@ pub async fn register(
     State(app): State<Switchboard>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let throttles = &app.shared.account_throttles;
+    if let Some(ip) = peer_ip(&request) {
+        throttled(
+            &app,
+            throttles
+                .registrations_per_address
+                .spend(&address_key(ip), Instant::now()),
+        )?;
+    }
     let limit = app.config().limits.max_http_body_bytes;
     let body: Credentials = read_json(request.into_body(), limit).await?;
     app.accounts()
@@ -43,18 +56,55 @@ pub async fn register(
     ))
 }
 
+/// Log in. Throttled per address (every attempt) and per email (failed attempts): the email's
+/// attempt is spent before hashing, so a throttled email costs no hash, and given back unless
+/// the login failed on its credentials.
 pub async fn login(
     State(app): State<Switchboard>,
     request: Request<Body>,
 ) -> Result<Json<Value>, ApiError> {
+    let throttles = &app.shared.account_throttles;
+    if let Some(ip) = peer_ip(&request) {
+        throttled(
+            &app,
+            throttles
+                .logins_per_address
+                .spend(&address_key(ip), Instant::now()),
+        )?;
+    }
     let limit = app.config().limits.max_http_body_bytes;
     let body: Credentials = read_json(request.into_body(), limit).await?;
-    let (token, user) = app
-        .accounts()
-        .login(&body.email, &body.password)
-        .await
-        .map_err(|err| counted(&app, err))?;
+    // An address that is not valid matches no account; it has no email budget to protect.
+    let email_key = normalize_email(&body.email).ok();
+    if let Some(key) = &email_key {
+        throttled(
+            &app,
+            throttles.failed_logins_per_email.spend(key, Instant::now()),
+        )?;
+    }
+    let outcome = app.accounts().login(&body.email, &body.password).await;
+    if let Some(key) = &email_key
+        && !matches!(outcome, Err(AccountError::InvalidCredentials))
+    {
+        throttles
+            .failed_logins_per_email
+            .refund(key, Instant::now());
+    }
+    let (token, user) = outcome.map_err(|err| counted(&app, err))?;
     Ok(Json(json!({"token": token, "user": public_user(&user)})))
+}
+
+/// 429 `too_many_attempts` with `Retry-After` when a throttle refused, counted.
+fn throttled(app: &Switchboard, verdict: Result<(), Duration>) -> Result<(), ApiError> {
+    verdict.map_err(|wait| {
+        Metrics::inc(&app.metrics().account_attempts_throttled);
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many attempts; try again later",
+        )
+        .retry_after(wait.as_secs_f64().ceil() as u64)
+    })
 }
 
 /// Revoke every token of the caller, or (for an admin) of the account named by `email`.
