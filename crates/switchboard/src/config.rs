@@ -31,6 +31,7 @@ pub struct Config {
     /// inflated on its own (no context takeover), so idle connections keep no compression
     /// state; the server's own messages go out uncompressed. Default true.
     pub permessage_deflate: bool,
+    pub http: HttpConfig,
     pub auth: AuthConfig,
     pub accounts: AccountsConfig,
     pub limits: Limits,
@@ -47,6 +48,7 @@ impl Default for Config {
             echo_path: None,
             allowed_origins: Vec::new(),
             permessage_deflate: true,
+            http: HttpConfig::default(),
             auth: AuthConfig::default(),
             accounts: AccountsConfig::default(),
             limits: Limits::default(),
@@ -65,6 +67,30 @@ impl Config {
                 "sqlite://{}",
                 self.data_dir.join("accounts.sqlite3").display()
             ),
+        }
+    }
+}
+
+/// Browsers calling the HTTP API (REST walkers, accounts) from other origins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Origins whose pages may call the HTTP API, e.g. `https://app.example.com` (scheme, host
+    /// and port, as browsers send them in `Origin`). A request without `Origin` (not a
+    /// browser) and a same-origin one (its host equals `Host`) are always allowed; any other
+    /// origin gets 403 `origin_not_allowed`, preflight included. `["*"]` allows every origin.
+    /// WebSocket upgrades are governed by `allowed_origins` instead. Default: empty (same
+    /// origin and non-browser clients only).
+    pub cors_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer, in seconds. Default 600.
+    pub cors_max_age_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            cors_max_age_secs: 600,
         }
     }
 }

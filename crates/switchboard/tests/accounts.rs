@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestServer, assert_error};
+use common::{JSON, TestServer, assert_error};
 use serde_json::json;
 use switchboard_client::{ConnectOptions, http};
 
@@ -77,7 +77,7 @@ async fn bad_registrations_are_400_with_codes() {
         assert_eq!(response.status, 400, "{body}");
         assert_eq!(response.json()["code"], code, "{body}");
     }
-    let garbage = http::request(&server.addr, "POST", "/user/register", &[], b"nope")
+    let garbage = http::request(&server.addr, "POST", "/user/register", JSON, b"nope")
         .await
         .unwrap();
     assert_eq!(garbage.status, 400);

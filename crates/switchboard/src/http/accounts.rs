@@ -45,7 +45,7 @@ pub async fn register(
         )?;
     }
     let limit = app.config().limits.max_http_body_bytes;
-    let body: Credentials = read_json(request.into_body(), limit).await?;
+    let body: Credentials = read_json(request, limit).await?;
     app.accounts()
         .register(&body.email, &body.password, Vec::new())
         .await
@@ -73,7 +73,7 @@ pub async fn login(
         )?;
     }
     let limit = app.config().limits.max_http_body_bytes;
-    let body: Credentials = read_json(request.into_body(), limit).await?;
+    let body: Credentials = read_json(request, limit).await?;
     // An address that is not valid matches no account; it has no email budget to protect.
     let email_key = normalize_email(&body.email).ok();
     if let Some(key) = &email_key {
@@ -121,7 +121,7 @@ pub async fn revoke(
         ));
     };
     let limit = app.config().limits.max_http_body_bytes;
-    let body: RevokeRequest = read_json(request.into_body(), limit).await?;
+    let body: RevokeRequest = read_json(request, limit).await?;
     let target = match body.email {
         None => caller_id,
         Some(email) if !caller.has_role("admin") => {

@@ -4,6 +4,7 @@
 mod accounts;
 pub(crate) mod admission;
 mod body;
+mod cors;
 mod echo;
 mod error;
 mod jac;
@@ -24,8 +25,9 @@ pub fn router(app: Switchboard) -> Router {
     if let Some(path) = &app.config().echo_path {
         router = router.route(path, get(echo::echo));
     }
-    router
-        .route("/websocket", get(jac::websocket))
+    // The API a browser page may call, behind the origin policy (WebSocket upgrades check
+    // their origin themselves, against `allowed_origins`).
+    let api = Router::new()
         .route(
             "/walker/{name}",
             post(walkers::post_walker).get(walkers::get_walker),
@@ -33,6 +35,13 @@ pub fn router(app: Switchboard) -> Router {
         .route("/user/register", post(accounts::register))
         .route("/user/login", post(accounts::login))
         .route("/user/revoke", post(accounts::revoke))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            cors::cors,
+        ));
+    router
+        .route("/websocket", get(jac::websocket))
+        .merge(api)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)

@@ -28,7 +28,7 @@ pub async fn post_walker(
     // Resolve first so an unknown or forbidden walker is refused before the body is read.
     app.shared.walkers.resolve(&name, Method::Post, &caller)?;
     let limit = app.config().limits.max_http_body_bytes;
-    let context = read_object(request.into_body(), limit).await?;
+    let context = read_object(request, limit).await?;
     invoke(&app, &name, Method::Post, &context, caller).await
 }
 
