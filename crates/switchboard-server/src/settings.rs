@@ -43,3 +43,19 @@ pub fn load(
     }
     Ok(Settings { core, demo })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The example file documents every default; it must parse and say nothing else.
+    #[test]
+    fn the_example_config_is_exactly_the_defaults() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/switchboard.example.toml");
+        let settings = super::load(Some(&example), None, None).expect("example parses");
+        assert_eq!(
+            format!("{:?}", settings.core),
+            format!("{:?}", switchboard::Config::default())
+        );
+        assert!(settings.demo);
+    }
+}

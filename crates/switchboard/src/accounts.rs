@@ -1,10 +1,10 @@
 //! Accounts: registration, login, revocation and roles, on top of the account store.
-//! Password hashing (argon2id) runs on the blocking pool, never on the async reactor.
-
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+//! Password hashing goes through [`PasswordHashing`]: on the blocking pool, bounded in
+//! concurrency and memory.
 
 use crate::auth::Authenticator;
+use crate::config::AccountsConfig;
+use crate::hashing::{HashError, PasswordHashing};
 use crate::ids::new_object_id;
 use crate::store::{StoreError, UserRecord};
 
@@ -23,6 +23,9 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("no such account")]
     NotFound,
+    /// Every password-hashing slot stayed busy; try again shortly.
+    #[error("the server is busy; try again shortly")]
+    Busy,
     #[error("internal error")]
     Internal(String),
 }
@@ -37,6 +40,15 @@ impl From<StoreError> for AccountError {
     }
 }
 
+impl From<HashError> for AccountError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => AccountError::Busy,
+            HashError::Internal(cause) => AccountError::Internal(cause),
+        }
+    }
+}
+
 impl AccountError {
     pub fn code(&self) -> &'static str {
         match self {
@@ -46,6 +58,7 @@ impl AccountError {
             AccountError::EmailTaken => "email_taken",
             AccountError::InvalidCredentials => "invalid_credentials",
             AccountError::NotFound => "not_found",
+            AccountError::Busy => "hashing_busy",
             AccountError::Internal(_) => "internal_error",
         }
     }
@@ -56,16 +69,22 @@ impl AccountError {
 pub struct Accounts {
     auth: Authenticator,
     min_password_len: usize,
+    hashing: PasswordHashing,
 }
 
 /// A fixed hash verified when the email is unknown, so both failures cost the same time.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Kj4sFbjX3Tt2xQmKRbBv4yIbZC1qQ8xqYk8mPqGfC3k";
 
 impl Accounts {
-    pub fn new(auth: Authenticator, min_password_len: usize) -> Self {
+    pub fn new(auth: Authenticator, min_password_len: usize, config: &AccountsConfig) -> Self {
         Self {
             auth,
             min_password_len,
+            hashing: PasswordHashing::new(
+                config.hash_slots(),
+                config.max_queued_hashes,
+                config.hash_queue_timeout(),
+            ),
         }
     }
 
@@ -87,10 +106,7 @@ impl Accounts {
         if password.len() > 1024 {
             return Err(AccountError::PasswordTooLong);
         }
-        let password = password.to_string();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| AccountError::Internal(e.to_string()))??;
+        let password_hash = self.hashing.hash(password.to_string()).await?;
         // The Jac Cloud root id is derived from the user id (`n::` + id), so both are one value.
         let id = new_object_id();
         let user = UserRecord {
@@ -118,10 +134,10 @@ impl Accounts {
         let stored_hash = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.to_string(), |u| u.password_hash.clone());
-        let password = password.to_string();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
-            .await
-            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let matches = self
+            .hashing
+            .verify(password.to_string(), stored_hash)
+            .await?;
         match user {
             Some(user) if matches => Ok((self.auth.issue(&user), user)),
             _ => Err(AccountError::InvalidCredentials),
@@ -150,30 +166,29 @@ impl Accounts {
     }
 }
 
-fn hash_password(password: &str) -> Result<String, AccountError> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AccountError::Internal(e.to_string()))
-}
-
-fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// Lowercase and check the shape of an address: one `@`, a non-empty local part, a domain with
-/// a dot and no empty labels, no spaces or control characters, at most 254 bytes.
+/// The one form of an address that accounts are stored and looked up under, so that two
+/// spellings a reader cannot tell apart name the same account: NFKC (full-width and other
+/// compatibility forms fold to their plain letters), trimmed, lowercased (the whole address:
+/// stored emails have always been lowercase, and case look-alikes are look-alikes too).
+///
+/// Refused (`invalid_email`) rather than silently stripped: control characters, invisible
+/// characters (zero-width, joiners, soft hyphen, fillers, variation selectors, tags) and
+/// bidirectional controls, which can make one address display as another. Then the shape: one
+/// `@`, a non-empty local part of at most 64 bytes, a domain with a dot and no empty labels, no
+/// whitespace, at most 254 bytes.
 pub fn normalize_email(email: &str) -> Result<String, AccountError> {
-    let email = email.trim().to_lowercase();
+    use unicode_normalization::UnicodeNormalization;
+
+    if email.len() > 1024 || email.chars().any(is_forbidden_in_email) {
+        return Err(AccountError::InvalidEmail);
+    }
+    let folded: String = email.trim().nfkc().collect();
+    // Lowercasing can leave a sequence NFKC would write differently (rare, but cheap to fix).
+    let email: String = folded.to_lowercase().nfkc().collect();
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || is_forbidden_in_email(c))
         && match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -191,6 +206,36 @@ pub fn normalize_email(email: &str) -> Result<String, AccountError> {
     }
 }
 
+/// Characters that have no place in an address a person types: controls, characters that render
+/// as nothing, and the bidirectional controls that reorder what is displayed.
+fn is_forbidden_in_email(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            // soft hyphen, combining grapheme joiner, Arabic letter mark
+            '\u{00AD}' | '\u{034F}' | '\u{061C}'
+            // Hangul fillers
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+            // Mongolian free variation selectors and vowel separator
+            | '\u{180B}'..='\u{180F}'
+            // zero-width space, non-joiner, joiner; left-to-right and right-to-left marks
+            | '\u{200B}'..='\u{200F}'
+            // bidirectional embeddings and overrides
+            | '\u{202A}'..='\u{202E}'
+            // word joiner, invisible operators, bidirectional isolates, deprecated format controls
+            | '\u{2060}'..='\u{206F}'
+            // variation selectors
+            | '\u{FE00}'..='\u{FE0F}'
+            // zero-width no-break space (byte order mark)
+            | '\u{FEFF}'
+            // interlinear annotation controls
+            | '\u{FFF9}'..='\u{FFFB}'
+            // tag characters, supplementary variation selectors
+            | '\u{E0000}'..='\u{E007F}'
+            | '\u{E0100}'..='\u{E01EF}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,18 +243,33 @@ mod tests {
     #[test]
     fn email_shapes() {
         assert_eq!(normalize_email(" A@B.io ").unwrap(), "a@b.io");
+        // Full-width letters and the full-width at sign fold to their plain forms.
+        assert_eq!(
+            normalize_email("\u{FF25}ve\u{FF20}Example.com").unwrap(),
+            "eve@example.com"
+        );
         for bad in [
-            "", "a", "a@", "@b.io", "a@b", "a@@b.io", "a b@c.io", "a@b..io",
+            "",
+            "a",
+            "a@",
+            "@b.io",
+            "a@b",
+            "a@@b.io",
+            "a b@c.io",
+            "a@b..io",
+            "a\u{200B}b@c.io",
+            "ab@c.io\u{FEFF}",
+            "\u{202E}moc.b@a",
+            "a\u{2066}b@c.io",
+            "a\u{0007}b@c.io",
+            "a\u{00AD}b@c.io",
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
-    fn hashes_verify_and_the_dummy_hash_parses() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong", &hash));
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    fn the_dummy_hash_parses() {
+        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
     }
 }

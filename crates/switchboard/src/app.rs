@@ -22,6 +22,7 @@ use crate::notify::{Notifier, Publisher};
 use crate::presence::{LocalPresence, Presence};
 use crate::stats::Metrics;
 use crate::store::{AccountStore, StoreError};
+use crate::throttle::AccountThrottles;
 use crate::walker::{Walker, WalkerRegistry};
 
 /// Why an app could not start.
@@ -77,7 +78,8 @@ impl SwitchboardBuilder {
         let secret = load_or_create_secret(config.auth.token_secret.as_deref(), &config.data_dir)?;
         let store = AccountStore::open(&config.accounts_database_url()).await?;
         let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
-        let accounts = Accounts::new(auth, config.auth.min_password_len);
+        let accounts = Accounts::new(auth, config.auth.min_password_len, &config.accounts);
+        let account_throttles = AccountThrottles::new(&config.accounts);
         if self.dialects.len() > MAX_DIALECTS {
             return Err(StartError::Config(format!(
                 "at most {MAX_DIALECTS} dialects can be registered"
@@ -119,6 +121,7 @@ impl SwitchboardBuilder {
                 walker_runs: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 connections_per_ip: DashMap::new(),
+                account_throttles,
             }),
         };
         tokio::spawn(crate::heartbeat::run(
@@ -148,6 +151,8 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// Open WebSockets per peer address, for `limits.max_connections_per_ip`.
     pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
+    /// Login and registration attempts per address and per email.
+    pub(crate) account_throttles: AccountThrottles,
 }
 
 /// The running app. Cheap to clone; every clone is the same app.

@@ -31,7 +31,9 @@ pub struct Config {
     /// inflated on its own (no context takeover), so idle connections keep no compression
     /// state; the server's own messages go out uncompressed. Default true.
     pub permessage_deflate: bool,
+    pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub accounts: AccountsConfig,
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
     pub shutdown: ShutdownConfig,
@@ -46,7 +48,9 @@ impl Default for Config {
             echo_path: None,
             allowed_origins: Vec::new(),
             permessage_deflate: true,
+            http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            accounts: AccountsConfig::default(),
             limits: Limits::default(),
             heartbeat: HeartbeatConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -63,6 +67,30 @@ impl Config {
                 "sqlite://{}",
                 self.data_dir.join("accounts.sqlite3").display()
             ),
+        }
+    }
+}
+
+/// Browsers calling the HTTP API (REST walkers, accounts) from other origins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Origins whose pages may call the HTTP API, e.g. `https://app.example.com` (scheme, host
+    /// and port, as browsers send them in `Origin`). A request without `Origin` (not a
+    /// browser) and a same-origin one (its host equals `Host`) are always allowed; any other
+    /// origin gets 403 `origin_not_allowed`, preflight included. `["*"]` allows every origin.
+    /// WebSocket upgrades are governed by `allowed_origins` instead. Default: empty (same
+    /// origin and non-browser clients only).
+    pub cors_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer, in seconds. Default 600.
+    pub cors_max_age_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            cors_max_age_secs: 600,
         }
     }
 }
@@ -87,6 +115,65 @@ impl Default for AuthConfig {
             token_ttl_secs: 86_400,
             min_password_len: 8,
         }
+    }
+}
+
+/// What the unauthenticated account endpoints (`/user/login`, `/user/register`) may cost.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Password hashes (argon2id, 19 MiB of memory each) computed at once; this also bounds
+    /// the hashing memory of the process to this many times 19 MiB. 0 means one per core
+    /// (`std::thread::available_parallelism`). Default 0.
+    pub max_concurrent_hashes: usize,
+    /// Longest time a login or registration waits for a free hashing slot, in milliseconds;
+    /// then it is refused with 503 `hashing_busy` and `Retry-After`. Default 2000.
+    pub hash_queue_timeout_ms: u64,
+    /// Most logins and registrations waiting for a hashing slot at once; one more is refused at
+    /// once with 503 `hashing_busy`. Default 64.
+    pub max_queued_hashes: usize,
+    /// `POST /user/register` calls one address may make per minute (IPv6: per /64), as a
+    /// burst that refills evenly over the minute; over it, 429 `too_many_attempts` with
+    /// `Retry-After`. 0 disables. Default 60.
+    pub registrations_per_address_per_min: u32,
+    /// `POST /user/login` calls one address may make per minute, successful or not; over it,
+    /// 429 `too_many_attempts`. 0 disables. Default 300.
+    pub logins_per_address_per_min: u32,
+    /// Failed logins per minute for one email (known or not), from any address; over it, every
+    /// login for that email (even with the right password) gets 429 `too_many_attempts` until
+    /// an attempt refills (one every 60 / this seconds). 0 disables. Default 10.
+    pub failed_logins_per_email_per_min: u32,
+    /// Most addresses or emails each throttle remembers, so the throttles cannot be made to
+    /// grow without bound (about 400 bytes per email key); past it, keys whose budget refilled
+    /// are forgotten first, then the least recently used half. Default 10000.
+    pub throttle_max_keys: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_hashes: 0,
+            hash_queue_timeout_ms: 2_000,
+            max_queued_hashes: 64,
+            registrations_per_address_per_min: 60,
+            logins_per_address_per_min: 300,
+            failed_logins_per_email_per_min: 10,
+            throttle_max_keys: 10_000,
+        }
+    }
+}
+
+impl AccountsConfig {
+    /// `max_concurrent_hashes`, with 0 resolved to the number of cores.
+    pub fn hash_slots(&self) -> usize {
+        match self.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    pub fn hash_queue_timeout(&self) -> Duration {
+        Duration::from_millis(self.hash_queue_timeout_ms)
     }
 }
 

@@ -41,6 +41,8 @@ error_codes! {
     INVALID_QUERY = "invalid_query",
     /// An HTTP body over `limits.max_http_body_bytes`.
     BODY_TOO_LARGE = "body_too_large",
+    /// A request body not declared `Content-Type: application/json` (HTTP 415).
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type",
 
     // Walkers.
     /// No walker of that name.
@@ -79,6 +81,12 @@ error_codes! {
     INVALID_CREDENTIALS = "invalid_credentials",
     /// No such endpoint or account.
     NOT_FOUND = "not_found",
+    /// Too many login or registration attempts from this address or for this email (HTTP 429
+    /// with `Retry-After`).
+    TOO_MANY_ATTEMPTS = "too_many_attempts",
+    /// Every password-hashing slot is busy and the wait queue is full (HTTP 503 with
+    /// `Retry-After`).
+    HASHING_BUSY = "hashing_busy",
 
     // Connections.
     /// `change_user` to a user at `limits.max_connections_per_user`; the connection keeps its user.

@@ -14,10 +14,12 @@
 //! - [`notify`]: `notify_users` / `notify_channels` / `notify_clients` / `notify_self` / `broadcast`.
 //! - [`backplane`]: the seam to other processes (in-process today; Redis and NATS later).
 //! - [`auth`]: issuing and verifying tokens; [`identity`]: who a caller is.
-//! - [`accounts`]: registration, login, revocation, roles; [`store`]: where accounts live.
+//! - [`accounts`]: registration, login, revocation, roles; [`store`]: where accounts live;
+//!   [`hashing`]: password hashing within a fixed budget of threads and memory.
 //! - [`http`]: the axum router: upgrade endpoints, REST walkers, accounts, metrics.
 //! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
-//! - [`rate_limit`]: the per-connection message budget.
+//! - [`rate_limit`]: the per-connection message budget; [`throttle`]: login and registration
+//!   attempts per address and per email.
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
 //! - [`config`]: every setting with its default; [`stats`]: counters; [`close_code`]: the
 //!   close-code contract; [`ids`]: identifier formats; [`json`]: client JSON with
@@ -33,6 +35,7 @@ pub mod close_code;
 pub mod config;
 pub mod dialect;
 pub mod error_code;
+pub mod hashing;
 pub mod heartbeat;
 pub mod http;
 pub mod hub;
@@ -47,6 +50,7 @@ pub mod shutdown;
 pub mod socket;
 pub mod stats;
 pub mod store;
+pub mod throttle;
 pub mod walker;
 pub mod ws;
 

@@ -78,6 +78,11 @@ metrics! {
     connections_refused_limit: "counter",
     /// Browser upgrades refused because of their Origin (HTTP 403).
     origins_refused: "counter",
+    /// Logins and registrations refused because every password-hashing slot stayed busy
+    /// (HTTP 503 `hashing_busy`).
+    hashing_refused: "counter",
+    /// Logins and registrations refused by an attempt throttle (HTTP 429 `too_many_attempts`).
+    account_attempts_throttled: "counter",
 }
 
 impl Metrics {

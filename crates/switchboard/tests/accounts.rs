@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestServer, assert_error};
+use common::{JSON, TestServer, assert_error};
 use serde_json::json;
 use switchboard_client::{ConnectOptions, http};
 
@@ -77,7 +77,7 @@ async fn bad_registrations_are_400_with_codes() {
         assert_eq!(response.status, 400, "{body}");
         assert_eq!(response.json()["code"], code, "{body}");
     }
-    let garbage = http::request(&server.addr, "POST", "/user/register", &[], b"nope")
+    let garbage = http::request(&server.addr, "POST", "/user/register", JSON, b"nope")
         .await
         .unwrap();
     assert_eq!(garbage.status, 400);
@@ -198,4 +198,189 @@ async fn only_admins_revoke_other_accounts() {
         .await
         .unwrap();
     assert_eq!(anonymous.status, 401);
+}
+
+#[tokio::test]
+async fn a_non_admin_naming_an_unknown_account_gets_403_not_404() {
+    let server = TestServer::start().await;
+    let (mallory, _) = server.user("mallory@example.com").await;
+    for email in ["nobody@example.com", "not an email"] {
+        let refused = http::post_json(
+            &server.addr,
+            "/user/revoke",
+            &json!({"email": email}),
+            Some(&mallory),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.status, 403, "{email}: {}", refused.text());
+        assert_eq!(refused.json()["code"], "forbidden");
+    }
+    // Naming oneself is not an admin action; the caller's token still works until then.
+    let own = http::post_json(
+        &server.addr,
+        "/user/revoke",
+        &json!({"email": "Mallory@Example.com"}),
+        Some(&mallory),
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.status, 200, "{}", own.text());
+    let rest = http::post_json(&server.addr, "/walker/whoami", &json!({}), Some(&mallory))
+        .await
+        .unwrap();
+    assert_eq!(rest.json()["code"], "token_revoked");
+}
+
+/// Each pair is a stored address and a look-alike that must not become a second account.
+#[tokio::test]
+async fn look_alike_emails_cannot_be_registered() {
+    let server = TestServer::start().await;
+    server.user("eve@example.com").await;
+    let register = |email: &'static str| {
+        let addr = server.addr.clone();
+        async move {
+            http::post_json(
+                &addr,
+                "/user/register",
+                &json!({"email": email, "password": "another one"}),
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Full-width letters fold (NFKC) onto the existing account.
+    let full_width = register("\u{FF45}ve@example.com").await;
+    assert_eq!(full_width.status, 409, "{}", full_width.text());
+    assert_eq!(full_width.json()["code"], "email_taken");
+    // Invisible and direction-changing characters are refused outright.
+    for email in [
+        "e\u{200B}ve@example.com",
+        "eve\u{200D}@example.com",
+        "\u{FEFF}eve@example.com",
+        "eve@exa\u{2060}mple.com",
+        "\u{202E}eve@example.com",
+        "eve\u{2066}@example.com",
+        "eve\u{200F}@example.com",
+        "eve\u{061C}@example.com",
+        "eve\u{0000}@example.com",
+        "e\u{00AD}ve@example.com",
+    ] {
+        let refused = register(email).await;
+        assert_eq!(refused.status, 400, "{email:?}: {}", refused.text());
+        assert_eq!(refused.json()["code"], "invalid_email", "{email:?}");
+    }
+    // The server is healthy and the original account unchanged.
+    let login = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": "eve@example.com", "password": "correct horse"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text());
+}
+
+#[tokio::test]
+async fn login_accepts_the_unnormalised_spelling() {
+    let server = TestServer::start().await;
+    server.user("ada@example.com").await;
+    let login = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": " \u{FF21}DA\u{FF20}Example.COM ", "password": "correct horse"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text());
+    assert_eq!(login.json()["user"]["email"], "ada@example.com");
+}
+
+async fn login_as(server: &TestServer, email: &str, password: &str) -> http::Response {
+    http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": email, "password": password}),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+fn assert_throttled(response: &http::Response) {
+    assert_eq!(response.status, 429, "{}", response.text());
+    assert_eq!(response.json()["code"], "too_many_attempts");
+    let retry_after: u64 = response
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+}
+
+#[tokio::test]
+async fn failed_logins_for_one_email_are_throttled_even_with_the_right_password() {
+    let server = TestServer::start_with(|c| c.accounts.failed_logins_per_email_per_min = 3).await;
+    server.user("target@example.com").await;
+    for _ in 0..3 {
+        let wrong = login_as(&server, "target@example.com", "wrong password").await;
+        assert_eq!(wrong.status, 401);
+    }
+    assert_throttled(&login_as(&server, "target@example.com", "wrong password").await);
+    // Guessing stops for this email, whatever the spelling and even with the right password.
+    assert_throttled(&login_as(&server, "TARGET@example.com", "correct horse").await);
+    // Unknown emails are throttled the same way, so the throttle reveals no account.
+    for _ in 0..3 {
+        assert_eq!(
+            login_as(&server, "ghost@example.com", "wrong").await.status,
+            401
+        );
+    }
+    assert_throttled(&login_as(&server, "ghost@example.com", "wrong").await);
+    // Other accounts are unaffected; successful logins do not use up the budget.
+    server.user("bystander@example.com").await;
+    for _ in 0..5 {
+        let ok = login_as(&server, "bystander@example.com", "correct horse").await;
+        assert_eq!(ok.status, 200, "{}", ok.text());
+    }
+    assert_eq!(server.metric(|m| &m.account_attempts_throttled), 3);
+}
+
+#[tokio::test]
+async fn registrations_from_one_address_are_throttled() {
+    let server = TestServer::start_with(|c| c.accounts.registrations_per_address_per_min = 2).await;
+    for n in 0..2 {
+        let creds = json!({"email": format!("r{n}@example.com"), "password": "long enough"});
+        let ok = http::post_json(&server.addr, "/user/register", &creds, None)
+            .await
+            .unwrap();
+        assert_eq!(ok.status, 201, "{}", ok.text());
+    }
+    let creds = json!({"email": "r2@example.com", "password": "long enough"});
+    let refused = http::post_json(&server.addr, "/user/register", &creds, None)
+        .await
+        .unwrap();
+    assert_throttled(&refused);
+    // Nothing was created.
+    assert!(
+        server
+            .app
+            .accounts()
+            .user_by_email("r2@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn logins_from_one_address_are_throttled_across_emails() {
+    let server = TestServer::start_with(|c| c.accounts.logins_per_address_per_min = 3).await;
+    for n in 0..3 {
+        let response = login_as(&server, &format!("x{n}@example.com"), "whatever").await;
+        assert_eq!(response.status, 401);
+    }
+    assert_throttled(&login_as(&server, "x3@example.com", "whatever").await);
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, assert_alive, assert_error};
+use common::{JSON, TestServer, assert_alive, assert_error};
 use serde_json::json;
 use switchboard_client::{ConnectOptions, http};
 
@@ -294,12 +294,12 @@ async fn rest_post_walker_runs_with_the_context_as_body() {
         .unwrap();
     assert_eq!(who.json()["reports"][0]["email"], "rest@example.com");
 
-    let not_json = http::request(&server.addr, "POST", "/walker/echo", &[], b"{oops")
+    let not_json = http::request(&server.addr, "POST", "/walker/echo", JSON, b"{oops")
         .await
         .unwrap();
     assert_eq!(not_json.status, 400);
     assert_eq!(not_json.json()["code"], "invalid_json");
-    let array = http::request(&server.addr, "POST", "/walker/echo", &[], b"[1]")
+    let array = http::request(&server.addr, "POST", "/walker/echo", JSON, b"[1]")
         .await
         .unwrap();
     assert_eq!(array.json()["code"], "not_an_object");

@@ -1,5 +1,7 @@
 //! Account endpoints: `POST /user/register`, `POST /user/login`, `POST /user/revoke`.
 
+use std::time::{Duration, Instant};
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -9,8 +11,12 @@ use serde_json::{Value, json};
 
 use super::body::read_json;
 use super::error::ApiError;
+use crate::accounts::{AccountError, normalize_email};
 use crate::app::Switchboard;
+use crate::session::admission::peer_ip;
+use crate::stats::Metrics;
 use crate::store::UserRecord;
+use crate::throttle::address_key;
 
 #[derive(Deserialize)]
 struct Credentials {
@@ -28,25 +34,76 @@ pub async fn register(
     State(app): State<Switchboard>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let throttles = &app.shared.account_throttles;
+    if let Some(ip) = peer_ip(&request) {
+        throttled(
+            &app,
+            throttles
+                .registrations_per_address
+                .spend(&address_key(ip), Instant::now()),
+        )?;
+    }
     let limit = app.config().limits.max_http_body_bytes;
-    let body: Credentials = read_json(request.into_body(), limit).await?;
+    let body: Credentials = read_json(request, limit).await?;
     app.accounts()
         .register(&body.email, &body.password, Vec::new())
-        .await?;
+        .await
+        .map_err(|err| counted(&app, err))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"message": "Successfully Registered!"})),
     ))
 }
 
+/// Log in. Throttled per address (every attempt) and per email (failed attempts): the email's
+/// attempt is spent before hashing, so a throttled email costs no hash, and given back unless
+/// the login failed on its credentials.
 pub async fn login(
     State(app): State<Switchboard>,
     request: Request<Body>,
 ) -> Result<Json<Value>, ApiError> {
+    let throttles = &app.shared.account_throttles;
+    if let Some(ip) = peer_ip(&request) {
+        throttled(
+            &app,
+            throttles
+                .logins_per_address
+                .spend(&address_key(ip), Instant::now()),
+        )?;
+    }
     let limit = app.config().limits.max_http_body_bytes;
-    let body: Credentials = read_json(request.into_body(), limit).await?;
-    let (token, user) = app.accounts().login(&body.email, &body.password).await?;
+    let body: Credentials = read_json(request, limit).await?;
+    // An address that is not valid matches no account; it has no email budget to protect.
+    let email_key = normalize_email(&body.email).ok();
+    if let Some(key) = &email_key {
+        throttled(
+            &app,
+            throttles.failed_logins_per_email.spend(key, Instant::now()),
+        )?;
+    }
+    let outcome = app.accounts().login(&body.email, &body.password).await;
+    if let Some(key) = &email_key
+        && !matches!(outcome, Err(AccountError::InvalidCredentials))
+    {
+        throttles
+            .failed_logins_per_email
+            .refund(key, Instant::now());
+    }
+    let (token, user) = outcome.map_err(|err| counted(&app, err))?;
     Ok(Json(json!({"token": token, "user": public_user(&user)})))
+}
+
+/// 429 `too_many_attempts` with `Retry-After` when a throttle refused, counted.
+fn throttled(app: &Switchboard, verdict: Result<(), Duration>) -> Result<(), ApiError> {
+    verdict.map_err(|wait| {
+        Metrics::inc(&app.metrics().account_attempts_throttled);
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many attempts; try again later",
+        )
+        .retry_after(wait.as_secs_f64().ceil() as u64)
+    })
 }
 
 /// Revoke every token of the caller, or (for an admin) of the account named by `email`.
@@ -64,25 +121,42 @@ pub async fn revoke(
         ));
     };
     let limit = app.config().limits.max_http_body_bytes;
-    let body: RevokeRequest = read_json(request.into_body(), limit).await?;
+    let body: RevokeRequest = read_json(request, limit).await?;
     let target = match body.email {
         None => caller_id,
-        Some(email) => {
-            let user = app.accounts().user_by_email(&email).await?.ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such account")
-            })?;
-            if user.id != caller_id && !caller.has_role("admin") {
+        Some(email) if !caller.has_role("admin") => {
+            // Decided before any lookup, so a non-admin learns nothing about which accounts
+            // exist: naming anyone but oneself is 403 whether or not the account is there.
+            let own = caller
+                .email()
+                .and_then(|own| normalize_email(own).ok())
+                .is_some_and(|own| normalize_email(&email).is_ok_and(|named| named == own));
+            if !own {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
                     "only an admin may revoke another account's tokens",
                 ));
             }
+            caller_id
+        }
+        Some(email) => {
+            let user = app.accounts().user_by_email(&email).await?.ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such account")
+            })?;
             user.id
         }
     };
     app.accounts().revoke_tokens(&target).await?;
     Ok(Json(json!({"message": "All tokens revoked"})))
+}
+
+/// The HTTP answer to a refused account operation, counting refusals for lack of capacity.
+fn counted(app: &Switchboard, err: AccountError) -> ApiError {
+    if matches!(err, AccountError::Busy) {
+        Metrics::inc(&app.metrics().hashing_refused);
+    }
+    err.into()
 }
 
 fn public_user(user: &UserRecord) -> Value {

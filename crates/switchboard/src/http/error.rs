@@ -15,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (503 busy, 429 throttled): when to try again.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -23,7 +25,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// The same error, telling the client to retry after `secs` seconds (at least 1).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs.max(1));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -42,11 +51,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({"error": self.message, "code": self.code})),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -68,6 +83,10 @@ impl From<AccountError> for ApiError {
             AccountError::EmailTaken => StatusCode::CONFLICT,
             AccountError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             AccountError::NotFound => StatusCode::NOT_FOUND,
+            AccountError::Busy => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.code(), err.to_string())
+                    .retry_after(1);
+            }
             AccountError::Internal(cause) => return ApiError::internal(cause),
         };
         ApiError::new(status, err.code(), err.to_string())

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod body;
+mod cors;
 mod echo;
 mod error;
 pub(crate) mod upgrade;
@@ -25,7 +26,9 @@ pub fn router(app: Switchboard) -> Router {
     for (id, dialect) in app.dialects() {
         router = router.merge(dialect.clone().routes(&app, id));
     }
-    router
+    // The API a browser page may call, behind the origin policy (WebSocket upgrades check
+    // their origin themselves, against `allowed_origins`).
+    let api = Router::new()
         .route(
             "/walker/{name}",
             post(walkers::post_walker).get(walkers::get_walker),
@@ -33,6 +36,12 @@ pub fn router(app: Switchboard) -> Router {
         .route("/user/register", post(accounts::register))
         .route("/user/login", post(accounts::login))
         .route("/user/revoke", post(accounts::revoke))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            cors::cors,
+        ));
+    router
+        .merge(api)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)

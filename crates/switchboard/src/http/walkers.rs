@@ -26,7 +26,7 @@ pub async fn post_walker(
     // Admit first so an unknown or forbidden walker is refused before the body is read.
     let admitted = call::admit(&app, &name, Method::Post, caller, None)?;
     let limit = app.config().limits.max_http_body_bytes;
-    let context = read_object(request.into_body(), limit).await?;
+    let context = read_object(request, limit).await?;
     run(&app, admitted, &context).await
 }
 

@@ -18,16 +18,7 @@ pub fn check_origin(app: &Switchboard, headers: &HeaderMap) -> Result<(), ApiErr
         return Ok(()); // not a browser
     };
     let origin = origin.to_str().unwrap_or_default();
-    let allowed = &app.config().allowed_origins;
-    let same_origin = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| origin_host(origin).eq_ignore_ascii_case(host));
-    if same_origin
-        || allowed
-            .iter()
-            .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
+    if is_same_origin(origin, headers) || is_listed(origin, &app.config().allowed_origins) {
         return Ok(());
     }
     Metrics::inc(&app.metrics().origins_refused);
@@ -36,6 +27,21 @@ pub fn check_origin(app: &Switchboard, headers: &HeaderMap) -> Result<(), ApiErr
         "origin_not_allowed",
         "this origin may not open WebSockets here (see allowed_origins)",
     ))
+}
+
+/// Whether `origin` names this server as the request reached it (its host equals `Host`).
+pub(crate) fn is_same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| origin_host(origin).eq_ignore_ascii_case(host))
+}
+
+/// Whether `origin` is in `allowed` (`"*"` allows every origin; a trailing `/` is ignored).
+pub(crate) fn is_listed(origin: &str, allowed: &[String]) -> bool {
+    allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// `https://host:port/...` -> `host:port`.

@@ -9,6 +9,9 @@ use switchboard::{Call, Config, Method, Switchboard, Walker, WalkerError};
 use switchboard_client::{ConnectOptions, JacClient, http};
 use tokio::sync::oneshot;
 
+/// The header a JSON endpoint requires of a request with a body.
+pub const JSON: &[(&str, &str)] = &[("Content-Type", "application/json")];
+
 pub struct TestServer {
     pub app: Switchboard,
     /// `127.0.0.1:PORT`
