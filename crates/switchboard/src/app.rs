@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use serde::Serialize;
 use tokio_util::task::TaskTracker;
 
-use crate::accounts::Accounts;
+use crate::accounts::{AccountError, Accounts};
 use crate::auth::{Authenticator, load_or_create_secret};
 use crate::broker::{Broker, Inbound, SingleNode};
 use crate::close_code;
@@ -234,6 +234,40 @@ impl Switchboard {
     /// Send to every connection.
     pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) {
         self.notifier().broadcast(data);
+    }
+
+    /// Revoke every token of account `user_id` and act on its live connections at once: each
+    /// connection's dialect downgrades it to the public user or closes it with 4401.
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<(), AccountError> {
+        self.accounts().revoke_tokens(user_id).await?;
+        self.credentials_revoked(user_id);
+        Ok(())
+    }
+
+    /// Grant `role` to the account with `email`; its live connections act with the role at once.
+    pub async fn grant_role(&self, email: &str, role: &str) -> Result<(), AccountError> {
+        self.accounts().grant_role(email, role).await?;
+        if let Some(user) = self.accounts().user_by_email(email).await? {
+            let identity = crate::auth::identity_of(user);
+            for conn in self.hub().user_connections(identity.user_id()) {
+                // Same user, so the per-user limit cannot refuse it.
+                let _ = self.hub().set_identity(&conn, identity.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Tell the dialect of each live connection of `user_id` that its token no longer holds.
+    fn credentials_revoked(&self, user_id: &str) {
+        let connections = self.hub().user_connections(user_id);
+        if !connections.is_empty() {
+            tracing::info!(user_id, connections = connections.len(), "tokens revoked on live connections");
+        }
+        for conn in connections {
+            if let Some(dialect) = self.shared.dialects.get(conn.dialect().index()) {
+                dialect.credentials_revoked(self, &conn);
+            }
+        }
     }
 
     pub(crate) fn is_draining(&self) -> bool {

@@ -39,6 +39,14 @@ pub trait Dialect: Send + Sync + std::fmt::Debug + 'static {
 
     /// This dialect's HTTP routes. `id` is what its connections register under.
     fn routes(self: Arc<Self>, app: &Switchboard, id: DialectId) -> Router<Switchboard>;
+
+    /// The token a live connection authenticated with was revoked. By default the connection
+    /// closes with 4401 (do not reconnect with the same token); a dialect whose connections may
+    /// be public downgrades instead.
+    fn credentials_revoked(&self, app: &Switchboard, conn: &Arc<Connection>) {
+        let _ = app;
+        conn.outbound.close(crate::close_code::UNAUTHORIZED);
+    }
 }
 
 /// A new connection as a dialect wants it registered.

@@ -147,7 +147,7 @@ pub async fn revoke(
             user.id
         }
     };
-    app.accounts().revoke_tokens(&target).await?;
+    app.revoke_user_tokens(&target).await?;
     Ok(Json(json!({"message": "All tokens revoked"})))
 }
 

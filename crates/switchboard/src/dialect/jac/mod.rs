@@ -20,7 +20,9 @@ use bytes::Bytes;
 
 use crate::app::Switchboard;
 use crate::dialect::Dialect;
-use crate::hub::{Delivery, DialectId, FrameEncoder, Route};
+use crate::hub::{Connection, Delivery, DialectId, FrameEncoder, Route};
+use crate::identity::Identity;
+use crate::stats::Metrics;
 
 /// The endpoint path.
 pub const PATH: &str = "/websocket";
@@ -43,6 +45,21 @@ impl Dialect for JacDialect {
             PATH,
             crate::session::endpoint(Arc::new(connect::JacConnect), id),
         )
+    }
+
+    /// A Jac connection stays open as the public user, told why, then shown its new identity.
+    fn credentials_revoked(&self, app: &Switchboard, conn: &Arc<Connection>) {
+        // The public user has no connection limit, so the switch cannot be refused.
+        let _ = app.hub().set_identity(conn, Identity::public());
+        Metrics::inc(&app.metrics().client_errors);
+        app.hub().push_frame(
+            conn,
+            frames::error(
+                "token_revoked",
+                "the token has been revoked; switched to the public user",
+            ),
+        );
+        app.hub().push_frame(conn, frames::connection(conn));
     }
 }
 
