@@ -181,7 +181,8 @@ run() {
   local scenario="$1" name="$2" key="$3" fresh="$4"; shift 4
   wants "$scenario" || return 0
   local extra=()
-  [ "$name" = jaccloud ] && [ "$scenario" = rpc ] && extra+=(--login)
+  # chat_service needs a logged-in user (seed 000 declares no auth for it), on every server
+  [ "$scenario" = rpc ] && extra+=(--login)
   if [ "$fresh" = no ]; then start_server "$name" || { na "$scenario" "$name" "server did not start"; return; }; warm_up "$name"; fi
   for rep in $(seq 1 "$reps"); do
     if [ "$fresh" = yes ]; then

@@ -151,7 +151,7 @@ export declare class SwitchboardConnection {
   onStatusChange(cb: (status: ConnectionStatus, previous: ConnectionStatus) => void): () => void;
   /** Every frame except `pong` and the walker replies consumed by `walker()`. For `jac`, `data === frame`. */
   onMessage(cb: (data: Frame, frame: Frame) => void): () => void;
-  /** Frames whose `type` field equals `type` (`chat`, `progress`, `connection`, `error`, ...). */
+  /** Frames whose `type` field equals `type` (`chat`, `connection`, `error`, ...). */
   on(type: string, cb: (data: Frame, frame: Frame) => void): () => void;
   /** Send a frame now, or queue it while not connected. `dropped` only after disconnect() (or queueLimit 0). */
   send(data: unknown): SendResult;

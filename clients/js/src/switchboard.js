@@ -3,7 +3,7 @@
 // One ES module, no runtime dependencies. The server serves this exact file at `/switchboard.js`.
 //
 //   import { connect } from '@switchboard/client';
-//   const sb = connect('ws://localhost:8000/websocket', { channel_id: 'room-1' });
+//   const sb = connect('ws://localhost:8000/websocket', { channel_id: 'room-1', token });
 //   sb.on('chat', (msg) => console.log(msg.data.message));
 //   const reply = await sb.walker('chat_service', { message: 'hi' });
 //
@@ -403,7 +403,7 @@ export class SwitchboardConnection {
     return this._subscribe(this._messageListeners, cb);
   }
 
-  /** `cb(data, frame)` for frames whose `type` field is `type` (e.g. `chat`, `progress`, `error`). */
+  /** `cb(data, frame)` for frames whose `type` field is `type` (e.g. `chat`, `connection`, `error`). */
   on(type, cb) {
     let set = this._typeListeners.get(type);
     if (!set) {

@@ -525,8 +525,8 @@ fn scenario_blurb(scenario: &str) -> &'static str {
         }
         _ => {
             "C clients each calling the `chat_service` walker with `response: true`, one call in flight \
-              per client (Jac Cloud as a logged-in user, since its walkers need one; Switchboard's demo \
-              declares `chat_service` public, so it is called without a login).\n"
+              per client, as a logged-in user (seed 000 declares no auth for it, so both Jac Cloud \
+              and Switchboard's demo require a login).\n"
         }
     }
 }

@@ -1,5 +1,10 @@
 //! The demo app: the walkers of seed 000's chat example, a progress-notification walker, and the
 //! chat page at `/` (with the JavaScript SDK at `/switchboard.js`).
+//!
+//! The walkers are the seed's, as a client written from seed 000 sees them: `chat_service`
+//! declares no `auth` setting there, so it needs a login as in Jac Cloud; progress notifications
+//! are the seed's `notify_self` payload, `{"progress": "0%", "status": "started"}`, as the whole
+//! frame.
 
 use axum::Router;
 use axum::http::header;
@@ -12,7 +17,8 @@ use switchboard::{Call, Method, SwitchboardBuilder, Walker};
 const CHAT_PAGE: &str = include_str!("../web/index.html");
 const SDK: &str = include_str!("../../../clients/js/src/switchboard.js");
 
-/// `chat_service`: echoes the message back as a report (seed 000, step 1).
+/// `chat_service`: echoes the message back as a report (seed 000, step 1). Like every walker
+/// of the seed it needs a logged-in user.
 #[derive(Deserialize)]
 struct ChatService {
     message: String,
@@ -42,7 +48,7 @@ struct SendChatToClient {
     message: String,
 }
 
-/// `self_progress_notif`: no fields.
+/// `self_progress_notif`: no fields. Sends the seed's `notify_self` payload at each step.
 #[derive(Deserialize)]
 struct SelfProgress {}
 
@@ -67,8 +73,7 @@ pub fn walkers(builder: SwitchboardBuilder) -> SwitchboardBuilder {
             Walker::new("chat_service", |call: Call<ChatService>| async move {
                 Ok(vec![json!(format!("Received: {}", call.context.message))])
             })
-            .methods(&[Method::WebSocket])
-            .public(),
+            .methods(&[Method::WebSocket]),
         )
         .walker(Walker::new(
             "send_chat_to_user",
@@ -110,10 +115,8 @@ pub fn walkers(builder: SwitchboardBuilder) -> SwitchboardBuilder {
                             5 => "completed",
                             _ => "processing",
                         };
-                        call.notify.notify_self(&json!({
-                            "type": "progress",
-                            "data": {"progress": progress, "status": status},
-                        }));
+                        call.notify
+                            .notify_self(&json!({"progress": progress, "status": status}));
                         reports.push(json!(progress));
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     }

@@ -147,8 +147,13 @@ async fn demo_chat_walkers_behave_as_in_seed_000() {
         .await
         .unwrap();
 
-    // chat_service: public, echoes.
-    let reply = guest
+    // chat_service: declares no `auth` in the seed, so it needs a login; echoes.
+    let refused = guest
+        .call_walker("chat_service", json!({"message": "Hello, server!"}))
+        .await
+        .unwrap();
+    assert_eq!(refused["code"], "auth_required", "{refused}");
+    let reply = alice
         .call_walker("chat_service", json!({"message": "Hello, server!"}))
         .await
         .unwrap();
@@ -202,18 +207,25 @@ async fn demo_chat_walkers_behave_as_in_seed_000() {
         json!({"type": "chat", "data": {"message": "Hello user!"}})
     );
 
-    // self_progress_notif: six notifications from 0% to 100%, then the reply.
+    // self_progress_notif: six notifications from 0% to 100%, each the seed's `notify_self`
+    // payload as the whole frame, then the reply.
     guest
         .send_json(&json!({"type": "walker", "walker": "self_progress_notif", "response": true, "context": {}}))
         .await
         .unwrap();
-    for (i, pct) in ["0%", "20%", "40%", "60%", "80%", "100%"]
-        .iter()
-        .enumerate()
-    {
-        let frame = guest.recv_json().await.unwrap();
-        assert_eq!(frame["type"], "progress", "{frame}");
-        assert_eq!(frame["data"]["progress"], *pct, "step {i}");
+    let steps = [
+        ("0%", "started"),
+        ("20%", "processing"),
+        ("40%", "processing"),
+        ("60%", "processing"),
+        ("80%", "processing"),
+        ("100%", "completed"),
+    ];
+    for (progress, status) in steps {
+        assert_eq!(
+            guest.recv_json().await.unwrap(),
+            json!({"progress": progress, "status": status})
+        );
     }
     let reply = guest.recv_json().await.unwrap();
     assert_eq!(
@@ -322,7 +334,7 @@ async fn sigterm_closes_every_socket_with_1001_and_exits_cleanly() {
     a.send_json(&json!({"type": "walker", "walker": "self_progress_notif", "response": true}))
         .await
         .unwrap();
-    assert_eq!(a.recv_json().await.unwrap()["data"]["progress"], "0%");
+    assert_eq!(a.recv_json().await.unwrap()["progress"], "0%");
     let exit = tokio::task::spawn_blocking(move || server.terminate());
     let mut frames = 0;
     let close = loop {

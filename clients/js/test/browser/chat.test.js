@@ -77,10 +77,11 @@ if (pre.fail) {
       assert.match(res.headers.get('content-type') ?? '', /javascript/);
       const served = await res.text();
       const local = readFileSync(path.join(repoRoot, 'clients', 'js', 'src', 'switchboard.js'), 'utf8');
-      if (served !== local) {
-        // the binary embeds the file at build time: a stale binary serves an older SDK
-        console.log('# NOTE: the server serves a different switchboard.js than clients/js/src (rebuild the binary)');
-      }
+      // the binary embeds the file at build time: a stale binary serves an older SDK
+      assert.ok(
+        served === local,
+        'the server serves a different switchboard.js than clients/js/src (rebuild the binary)',
+      );
     });
 
     async function expectMessage(page, message) {

@@ -57,7 +57,7 @@ if (pre.fail) {
     });
 
     test('chat_service replies with its report, the walker name and our id', async () => {
-      const sb = conn();
+      const sb = conn({ token: user.token }); // it declares no auth in seed 000: login required
       const reply = await sb.walker('chat_service', { message: 'hello' });
       assert.equal(reply.status, 200);
       assert.deepEqual(reply.reports, ['Received: hello']);
@@ -66,7 +66,7 @@ if (pre.fail) {
     });
 
     test('twenty walker calls in flight each get their own reply', async () => {
-      const sb = conn();
+      const sb = conn({ token: user.token });
       const replies = await Promise.all(
         Array.from({ length: 20 }, (_, i) => sb.walker('chat_service', { message: `m${i}` })),
       );
@@ -77,10 +77,12 @@ if (pre.fail) {
       const sb = conn();
       const r = record(sb);
       const reply = await sb.walker('self_progress_notif', {});
-      const progress = r.ofType('progress').map((m) => m.data.progress);
+      // each frame is seed 000's notify_self payload as it is, e.g. {"progress":"0%","status":"started"}
+      const frames = r.messages.filter((m) => m && typeof m.progress === 'string');
+      assert.deepEqual(frames[0], { progress: '0%', status: 'started' });
+      assert.deepEqual(frames[5], { progress: '100%', status: 'completed' });
+      const progress = frames.map((m) => m.progress);
       assert.equal(progress.length, 6, JSON.stringify(progress));
-      assert.equal(progress[0], '0%');
-      assert.equal(progress[5], '100%');
       const pct = progress.map((p) => Number.parseInt(p, 10));
       assert.deepEqual([...pct].sort((a, b) => a - b), pct, 'in increasing order');
       assert.equal(reply.status, 200);
@@ -95,8 +97,10 @@ if (pre.fail) {
         assert.ok(err.message.length > 0);
         return true;
       });
+      // chat_service too: seed 000 declares no auth for it
+      await assert.rejects(sb.walker('chat_service', { message: 'hi' }), (err) => err.code === 'auth_required');
       // the connection stays usable
-      assert.deepEqual((await sb.walker('chat_service', { message: 'still here' })).reports, ['Received: still here']);
+      assert.equal((await sb.walker('self_progress_notif', {})).status, 200);
     });
 
     test('an unknown walker rejects with unknown_walker', async () => {
