@@ -261,7 +261,11 @@ impl Switchboard {
     fn credentials_revoked(&self, user_id: &str) {
         let connections = self.hub().user_connections(user_id);
         if !connections.is_empty() {
-            tracing::info!(user_id, connections = connections.len(), "tokens revoked on live connections");
+            tracing::info!(
+                user_id,
+                connections = connections.len(),
+                "tokens revoked on live connections"
+            );
         }
         for conn in connections {
             if let Some(dialect) = self.shared.dialects.get(conn.dialect().index()) {

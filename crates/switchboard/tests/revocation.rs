@@ -36,10 +36,7 @@ async fn revoke_turns_live_jac_connections_public_with_a_token_revoked_error() {
         assert_eq!(again["data"]["client_id"], client.info.client_id.as_str());
     }
     // The downgraded connection acts as the public user: a walker needing a login refuses it.
-    let reply = first
-        .call_walker("whoami", json!({}), true)
-        .await
-        .expect("reply");
+    let reply = first.call_walker("whoami", json!({})).await.expect("reply");
     assert_error(&reply, "auth_required");
     // It left the user's index: a message to the user reaches nobody now.
     bystander
@@ -50,9 +47,15 @@ async fn revoke_turns_live_jac_connections_public_with_a_token_revoked_error() {
         .send_json(&json!({"type": "channel", "channel_ids": ["room"], "data": {"n": 2}}))
         .await
         .expect("send");
-    assert_eq!(second.recv_json().await.expect("channel message"), json!({"n": 2}));
+    assert_eq!(
+        second.recv_json().await.expect("channel message"),
+        json!({"n": 2})
+    );
     // Other connections were not touched.
-    assert_eq!(bystander.recv_json().await.expect("own channel message"), json!({"n": 2}));
+    assert_eq!(
+        bystander.recv_json().await.expect("own channel message"),
+        json!({"n": 2})
+    );
 }
 
 #[tokio::test]
@@ -61,7 +64,7 @@ async fn granting_a_role_applies_to_live_connections() {
     let (token, _user) = server.user("promoted@example.com").await;
     let mut client = server.connect_with(ConnectOptions::bearer(token)).await;
     let before = client
-        .call_walker("admin_only", json!({}), true)
+        .call_walker("admin_only", json!({}))
         .await
         .expect("reply");
     assert_error(&before, "forbidden");
@@ -71,7 +74,7 @@ async fn granting_a_role_applies_to_live_connections() {
         .await
         .expect("grant");
     let after = client
-        .call_walker("admin_only", json!({}), true)
+        .call_walker("admin_only", json!({}))
         .await
         .expect("reply");
     assert_eq!(after["status"], 200, "{after}");
