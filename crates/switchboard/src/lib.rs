@@ -4,28 +4,31 @@
 //!
 //! # Layout
 //!
-//! - [`app`]: the [`Switchboard`] handle and its builder; owns everything below.
-//! - [`hub`]: live connections indexed by client id, user and channel; fan-out into bounded
-//!   outbound queues, each message serialized once.
-//! - [`dialect`]: the wire protocols (today the Jac Cloud dialect); frames to hub operations.
-//! - [`socket`]: the per-connection I/O loop every dialect's session runs on.
-//! - [`ws`]: the WebSocket protocol itself (frames, close handshake), lean on idle connections.
-//! - [`walker`]: walker definitions (name, methods, auth, typed context) and their registry.
+//! - [`app`]: the [`Switchboard`] handle and its builder (walkers, dialects, broker); owns the rest.
+//! - [`session`]: the one connect path every WebSocket endpoint runs (handshake, origin,
+//!   credentials, admission, registration, rate budget), then [`socket`]'s I/O loop.
+//! - [`dialect`]: the dialect contract (a trait each wire protocol implements) and the dialects
+//!   (today [`dialect::jac`], the Jac Cloud protocol); frames to hub operations and back.
+//! - [`hub`]: live connections indexed by client id, user, channel and namespace; one
+//!   `deliver(&Target, &Delivery)` into bounded outbound queues, each frame encoded once per
+//!   dialect; the channel observer.
+//! - [`broker`]: the seam to other nodes (single node by default; an in-process bus).
+//! - [`presence`]: members of a channel, across nodes.
+//! - [`socket`]: the per-connection I/O loop; [`ws`]: the WebSocket protocol itself.
+//! - [`walker`]: walker definitions, their registry and the one call path (WebSocket and REST).
 //! - [`notify`]: `notify_users` / `notify_channels` / `notify_clients` / `notify_self` / `broadcast`.
-//! - [`backplane`]: the seam to other processes (in-process today; Redis and NATS later).
-//! - [`auth`]: issuing and verifying tokens; [`identity`]: who a caller is.
+//! - [`auth`]: issuing and verifying tokens; [`identity`]: who a caller is, dialect-neutral.
 //! - [`accounts`]: registration, login, revocation, roles; [`store`]: where accounts live;
-//!   [`hashing`]: password hashing within a fixed budget of threads and memory.
-//! - [`http`]: the axum router: upgrade endpoints, REST walkers, accounts, metrics.
+//!   [`hashing`]: bounded password hashing; [`throttle`]: attempt budgets per address and email.
+//! - [`http`]: the axum router: dialect routes, REST walkers, accounts, metrics, origin policy.
 //! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
-//! - [`rate_limit`]: the per-connection message budget; [`throttle`]: login and registration
-//!   attempts per address and per email.
+//! - [`rate_limit`]: the per-connection message budget.
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
-//! - [`config`]: every setting with its default; [`stats`]: counters; [`close_code`]: the
-//!   close-code contract; [`ids`]: identifier formats; [`json`]: client JSON with
-//!   field-naming errors.
+//! - [`config`]: every setting with its default; [`stats`]: counters.
+//! - [`close_code`] and [`error_code`]: the two contracts with clients (close codes, error codes).
+//! - [`ids`]: identifier formats; [`json`]: client JSON with field-naming errors.
 //!
-//! `docs/design.md` in the repository explains how the other dialects and the backplanes plug in.
+//! `docs/design.md` in the repository draws the layers and walks through adding a dialect.
 
 pub mod accounts;
 pub mod app;
