@@ -6,11 +6,11 @@
 //! [`crate::broker`]) carries deliveries between nodes and hands them to [`Hub::deliver`] on each.
 //! No lock here is ever held across an `.await`.
 //!
-//! - [`connection`]: one live connection (ids, identity, channels, outbound queue).
-//! - [`delivery`]: a message on its way, the per-dialect frame cache and the encoder seam.
-//! - [`observer`]: channel joins and leaves, for presence and the broker's interest.
-//! - [`outbound`]: the bounded per-connection queue.
-//! - [`target`]: who a delivery is for.
+//! - `connection`: one live connection (ids, identity, channels, outbound queue).
+//! - `delivery`: a message on its way, the per-dialect frame cache and the encoder seam.
+//! - `observer`: channel joins and leaves, for presence and the broker's interest.
+//! - `outbound`: the bounded per-connection queue.
+//! - `target`: who a delivery is for.
 
 mod connection;
 mod delivery;
