@@ -128,6 +128,7 @@ impl Scenario {
             app_secret: common.app_secret.clone(),
             bearer,
             sources: common.sources.clone(),
+            offer_deflate: matches!(self, Scenario::Idle(a) if a.deflate),
         });
         let env = Env {
             target,
