@@ -10,7 +10,10 @@
 # Every server is started fresh, pinned to core $SERVER_CPU (default 0); the generator runs on core
 # $GEN_CPU (default 1). Each (scenario, server) pair runs $REPS times; BENCHMARKS.md reports the
 # median with min-max. Peers that are not installed are reported as n/a; install them with
-# bench/peers/install-*.sh. Results: bench/run/results/*.json, charts: bench/charts/*.svg.
+# bench/peers/install-*.sh. Records: bench/records/<UTC date-time>-<mode>/results/*.json (one per
+# repetition) with command.txt and machine.txt beside them; commit that directory with BENCHMARKS.md,
+# which names the record files behind each table. Server logs (logs/, work/) are not committed.
+# Charts: bench/charts/*.svg.
 set -uo pipefail
 
 # Linux groups processes by session for scheduling (autogroup): `nice` only ranks processes within a
@@ -49,11 +52,24 @@ wants() { case ",$scenarios," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 SERVER_CPU="${SERVER_CPU:-0}"
 GEN_CPU="${GEN_CPU:-1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
-out="${BENCH_OUT:-$here/run}"
+# Records go where they can be committed: every published figure must point at its records.
+out="${BENCH_OUT:-$here/records/$(date -u +%Y-%m-%d-%H%M)-$mode}"
 results="$out/results"
 logs="$out/logs"
 rm -rf "$results" "$logs"
 mkdir -p "$results" "$logs"
+{
+  echo "$command_line"
+  echo "# started $(date -u '+%Y-%m-%d %H:%M:%S UTC'); SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1}" \
+    "BENCH_SOURCES=${BENCH_SOURCES:-default} BENCH_OUT=${BENCH_OUT:-default}" \
+    "BENCH_EXTRA_RESULTS=${BENCH_EXTRA_RESULTS:-}"
+} >"$out/command.txt"
+{
+  echo '$ lscpu | head -20'; lscpu 2>/dev/null | head -20
+  echo '$ nproc'; nproc
+  echo '$ uname -r'; uname -r
+  echo '$ free -m'; free -m 2>/dev/null
+} >"$out/machine.txt"
 
 if [ "$mode" = quick ]; then
   reps="${reps:-3}"
@@ -85,6 +101,7 @@ if ! (cd "$repo" && nice -n 15 cargo build --release -q -p switchboard-server -p
 fi
 revision="$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null)$(cd "$repo" && git diff --quiet HEAD -- crates 2>/dev/null || echo ' + uncommitted changes')"
 revision="$revision; switchboard binary built $(date -u -r "$CARGO_TARGET_DIR/release/switchboard" '+%Y-%m-%d %H:%M UTC')"
+echo "# revision: $revision" >>"$out/command.txt"
 sb_bin="$CARGO_TARGET_DIR/release/switchboard"
 bench="$CARGO_TARGET_DIR/release/switchboard-bench"
 
@@ -208,6 +225,9 @@ for name in "${server_list[@]}"; do
   echo "== $name"
   # idle: a fresh server per repetition, so earlier connections cannot pre-grow its heap.
   run idle "$name" "n$IDLE_N" yes --connections "$IDLE_N" --settle 2 --hold 3
+  # The same with permessage-deflate offered, as browsers do: a server that accepts it with context
+  # takeover keeps compression state per connection (Jac Cloud: about 200 KB instead of 35 KB).
+  run idle "$name" "n$IDLE_N-deflate" yes --connections "$IDLE_N" --settle 2 --hold 3 --deflate
   run connect "$name" "n$CONNECT_N" no --connections "$CONNECT_N"
   for s in $FANOUT_S; do
     run fanout "$name" "s$s-flat" no --subscribers "$s" --window "$WINDOW" --duration "$FANOUT_SECS" --drain 3
@@ -231,3 +251,4 @@ for d in ${BENCH_EXTRA_RESULTS:-}; do extra_results+=(--results "$d"); done
 "$bench" report --results "$results" "${extra_results[@]}" --out "$repo/BENCHMARKS.md" --charts "$here/charts" \
   --command "$command_line" ${BENCH_EXTRA_COMMANDS:+--command "$BENCH_EXTRA_COMMANDS"} \
   --elapsed "$elapsed" --revision "$revision" --notes "$here/findings.md"
+echo "== records in ${out#"$repo"/}: commit them with BENCHMARKS.md (logs/ and work/ are ignored)"

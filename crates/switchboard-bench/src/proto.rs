@@ -50,7 +50,13 @@ pub struct Target {
     pub bearer: Option<String>,
     /// Source addresses to spread client sockets over (round robin); empty: the kernel's choice.
     pub sources: Vec<IpAddr>,
+    /// Offer permessage-deflate on the upgrade, as browsers do. Only the handshake frames are
+    /// inflated (enough for `idle` and `connect`); timestamped deliveries are not.
+    pub offer_deflate: bool,
 }
+
+/// What browsers send (Chrome, Firefox): the default 15-bit windows, context takeover allowed.
+const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
 
 /// What a subscriber should do with an incoming text frame.
 pub enum Reply {
@@ -123,18 +129,29 @@ impl Target {
         if let (Protocol::Jac, Some(token)) = (self.protocol, &self.bearer) {
             headers.push(("Authorization".to_string(), format!("Bearer {token}")));
         }
+        if self.offer_deflate {
+            headers.push((
+                "Sec-WebSocket-Extensions".to_string(),
+                DEFLATE_OFFER.to_string(),
+            ));
+        }
         let path = self.path(room, publish_to);
         let mut reader = ws::upgrade(&mut stream, &self.host, &path, &headers).await?;
+        // One inflater for the connection's life: with context takeover each compressed message
+        // refers back to the ones before it.
+        let mut inflater = reader
+            .permessage_deflate
+            .then(|| flate2::Decompress::new(false));
         match self.protocol {
             Protocol::Ws => {}
             Protocol::Jac => {
-                let text = next_text(&mut stream, &mut reader).await?;
+                let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
                 if ws::find(&text, b"\"connection\"").is_none() {
                     bail!("expected the connection frame, got {}", lossy(&text));
                 }
             }
             Protocol::Pusher => {
-                let text = next_text(&mut stream, &mut reader).await?;
+                let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
                 if ws::find(&text, b"pusher:connection_established").is_none() {
                     bail!("expected connection_established, got {}", lossy(&text));
                 }
@@ -143,7 +160,7 @@ impl Target {
                         format!(r#"{{"event":"pusher:subscribe","data":{{"channel":"{room}"}}}}"#);
                     ws::send_text(&mut stream, subscribe.as_bytes()).await?;
                     loop {
-                        let text = next_text(&mut stream, &mut reader).await?;
+                        let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
                         if ws::find(&text, b"subscription_succeeded").is_some() {
                             break;
                         }
@@ -154,13 +171,13 @@ impl Target {
                 }
             }
             Protocol::Sio => {
-                let open = next_text(&mut stream, &mut reader).await?;
+                let open = next_text(&mut stream, &mut reader, &mut inflater).await?;
                 if !open.starts_with(b"0") {
                     bail!("expected the Engine.IO open packet, got {}", lossy(&open));
                 }
                 ws::send_text(&mut stream, b"40").await?;
                 loop {
-                    let text = next_text(&mut stream, &mut reader).await?;
+                    let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
                     if text.starts_with(b"40") {
                         break;
                     }
@@ -230,16 +247,24 @@ impl Target {
     }
 }
 
-/// Read frames until a text frame, answering pings on the way.
-pub async fn next_text(
+/// Read frames until a text frame, answering pings on the way; a compressed one is inflated
+/// with `inflater` (present when permessage-deflate was negotiated).
+async fn next_text(
     stream: &mut TcpStream,
     reader: &mut FrameReader,
+    inflater: &mut Option<flate2::Decompress>,
 ) -> anyhow::Result<Vec<u8>> {
     loop {
         let Some(frame) = reader.next(stream).await? else {
             bail!("closed before the expected frame");
         };
         match frame.opcode {
+            OP_TEXT if frame.compressed => {
+                let Some(inflater) = inflater else {
+                    bail!("compressed frame without permessage-deflate");
+                };
+                return inflate(inflater, frame.payload);
+            }
             OP_TEXT => return Ok(frame.payload.to_vec()),
             OP_PING => {
                 let pong = ws::encode(OP_PONG, frame.payload);
@@ -248,6 +273,27 @@ pub async fn next_text(
             OP_CLOSE => bail!("closed by the server: {}", lossy(frame.payload)),
             _ => {}
         }
+    }
+}
+
+/// Inflate one permessage-deflate message (RFC 7692: the sender dropped the final empty block's
+/// `00 00 ff ff`, which the receiver appends).
+fn inflate(inflater: &mut flate2::Decompress, payload: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut input = payload.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::with_capacity(payload.len() * 4 + 64);
+    let mut consumed = 0;
+    loop {
+        let before_in = inflater.total_in();
+        inflater
+            .decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
+            .context("inflating a compressed frame")?;
+        consumed += (inflater.total_in() - before_in) as usize;
+        if consumed >= input.len() {
+            return Ok(out);
+        }
+        anyhow::ensure!(out.len() < 1 << 20, "inflated frame over 1 MiB");
+        out.reserve(out.capacity());
     }
 }
 
@@ -339,5 +385,35 @@ impl HttpConn {
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inflate;
+
+    /// Compress like a permessage-deflate sender: raw deflate, sync flush, trailing `00 00 ff ff`
+    /// dropped.
+    fn deflate_message(compressor: &mut flate2::Compress, text: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len() + 64);
+        compressor
+            .compress_vec(text, &mut out, flate2::FlushCompress::Sync)
+            .expect("compress");
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    #[test]
+    fn inflate_reads_consecutive_messages_with_context_takeover() {
+        let mut compressor = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut inflater = flate2::Decompress::new(false);
+        let first = br#"{"type":"connection","data":{"client_id":"1:abc"}}"#;
+        let second = br#"{"type":"connection","data":{"client_id":"1:abd"}}"#;
+        let a = deflate_message(&mut compressor, first);
+        let b = deflate_message(&mut compressor, second);
+        assert_eq!(inflate(&mut inflater, &a).unwrap(), first);
+        // The second message refers back to the first one's bytes.
+        assert_eq!(inflate(&mut inflater, &b).unwrap(), second);
     }
 }

@@ -94,6 +94,12 @@ pub async fn upgrade(
                         .into_owned();
                 return Err(io::Error::other(format!("upgrade refused: {line}")));
             }
+            reader.permessage_deflate = String::from_utf8_lossy(head)
+                .to_ascii_lowercase()
+                .lines()
+                .any(|l| {
+                    l.starts_with("sec-websocket-extensions:") && l.contains("permessage-deflate")
+                });
             reader.start = end + 4;
             return Ok(reader);
         }
@@ -117,6 +123,8 @@ pub async fn upgrade(
 /// One frame, borrowed from the reader's buffer.
 pub struct Frame<'a> {
     pub opcode: u8,
+    /// RSV1: the payload is compressed (permessage-deflate negotiated).
+    pub compressed: bool,
     pub payload: &'a [u8],
 }
 
@@ -125,6 +133,8 @@ pub struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The upgrade response accepted permessage-deflate (only when the client offered it).
+    pub permessage_deflate: bool,
 }
 
 const INITIAL_BUF: usize = 2048;
@@ -141,17 +151,19 @@ impl FrameReader {
             buf: vec![0; INITIAL_BUF],
             start: 0,
             end: 0,
+            permessage_deflate: false,
         }
     }
 
-    /// Bounds of the next complete frame in the buffer: (opcode, payload start, payload end).
-    /// Fragmented messages are rare from servers; each fragment is returned as it comes.
-    fn parse(&mut self) -> Option<(u8, usize, usize)> {
+    /// Bounds of the next complete frame in the buffer: (opcode, RSV1, payload start, payload
+    /// end). Fragmented messages are rare from servers; each fragment is returned as it comes.
+    fn parse(&mut self) -> Option<(u8, bool, usize, usize)> {
         let data = &self.buf[self.start..self.end];
         if data.len() < 2 {
             return None;
         }
         let opcode = data[0] & 0x0F;
+        let compressed = data[0] & 0x40 != 0;
         let masked = data[1] & 0x80 != 0;
         let mut len = u64::from(data[1] & 0x7F);
         let mut header = 2usize;
@@ -188,7 +200,7 @@ impl FrameReader {
             }
         }
         self.start += total;
-        Some((opcode, payload_start, payload_end))
+        Some((opcode, compressed, payload_start, payload_end))
     }
 
     /// The next frame, or `None` at end of stream.
@@ -215,7 +227,7 @@ impl FrameReader {
             }
             self.end += n;
         };
-        let (opcode, from, to) = bounds;
+        let (opcode, compressed, from, to) = bounds;
         if self.start == self.end {
             // Everything consumed: start over at the front next time.
             self.start = 0;
@@ -223,6 +235,7 @@ impl FrameReader {
         }
         Ok(Some(Frame {
             opcode,
+            compressed,
             payload: &self.buf[from..to],
         }))
     }

@@ -8,8 +8,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use plotters::prelude::*;
 use serde_json::Value;
+
+mod charts;
+mod figures;
+
+use charts::{bar_chart, register_font, relative_link, scaling_chart};
+use figures::{REFERENCE, SERVERS, collect, display_name, figures, fmt_num, stat};
 
 #[derive(Args)]
 pub struct ReportArgs {
@@ -37,161 +42,14 @@ pub struct ReportArgs {
     pub revision: Option<String>,
 }
 
-/// Servers in report order; Switchboard first, it is the reference of every ratio.
-const SERVERS: &[&str] = &["switchboard", "sockudo", "socketio", "ws", "jaccloud"];
-const REFERENCE: &str = "switchboard";
-
-fn display_name(server: &str) -> &str {
-    match server {
-        "switchboard" => "Switchboard",
-        "sockudo" => "Sockudo 5.2",
-        "socketio" => "Socket.IO 4",
-        "ws" => "bare ws (floor)",
-        "jaccloud" => "Jac Cloud 0.2.11",
-        other => other,
-    }
-}
-
-/// A figure reported per scenario: the metric key, its column title, and whether more is better.
-struct Figure {
-    key: &'static str,
-    title: &'static str,
-    higher_is_better: bool,
-}
-
-const fn fig(key: &'static str, title: &'static str, higher_is_better: bool) -> Figure {
-    Figure {
-        key,
-        title,
-        higher_is_better,
-    }
-}
-
-fn figures(scenario: &str, tag: &str) -> Vec<Figure> {
-    match scenario {
-        "idle" => vec![
-            fig(
-                "rss_per_conn_bytes",
-                "server RSS per connection (bytes)",
-                false,
-            ),
-            fig("pss_per_conn_bytes", "PSS per connection (bytes)", false),
-            fig(
-                "kernel_slab_per_conn_pair_bytes",
-                "kernel slab per connection pair (bytes, both ends)",
-                false,
-            ),
-            fig(
-                "connections_alive_after_hold",
-                "connections alive after hold",
-                true,
-            ),
-        ],
-        "connect" => vec![
-            fig("handshakes_per_sec", "handshakes/s", true),
-            fig("handshake_p50_ms", "handshake p50 (ms)", false),
-            fig("handshake_p99_ms", "handshake p99 (ms)", false),
-            fig(
-                "server_cpu_us_per_handshake",
-                "server CPU per handshake (us)",
-                false,
-            ),
-        ],
-        "fanout" | "rooms" if tag.contains("rate") => vec![
-            fig("p50_ms", "latency p50 (ms)", false),
-            fig("p90_ms", "p90 (ms)", false),
-            fig("p99_ms", "p99 (ms)", false),
-            fig("p999_ms", "p99.9 (ms)", false),
-            fig("deliveries_per_sec", "deliveries/s", true),
-            fig("lost", "lost", false),
-            fig(
-                "server_cpu_ns_per_delivery",
-                "server CPU per delivery (ns)",
-                false,
-            ),
-        ],
-        "fanout" | "rooms" => vec![
-            fig("deliveries_per_sec", "deliveries/s", true),
-            fig(
-                "server_cpu_ns_per_delivery",
-                "server CPU per delivery (ns)",
-                false,
-            ),
-            fig("p50_ms", "latency p50 (ms)", false),
-            fig("p99_ms", "p99 (ms)", false),
-            fig("lost", "lost", false),
-            fig("server_cpu_util", "server CPU (cores)", true),
-            fig("generator_cpu_util", "generator CPU (cores)", true),
-        ],
-        _ => vec![
-            fig("calls_per_sec", "round trips/s", true),
-            fig("p50_ms", "latency p50 (ms)", false),
-            fig("p99_ms", "p99 (ms)", false),
-            fig("errors", "errors", false),
-            fig("server_cpu_us_per_call", "server CPU per call (us)", false),
-        ],
-    }
-}
-
-struct Stat {
-    median: f64,
-    min: f64,
-    max: f64,
-    n: usize,
-}
-
-fn stat(values: &mut [f64]) -> Option<Stat> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let n = values.len();
-    let median = if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    };
-    Some(Stat {
-        median,
-        min: values[0],
-        max: values[n - 1],
-        n,
-    })
-}
-
-fn fmt_num(x: f64) -> String {
-    let a = x.abs();
-    if a >= 1000.0 {
-        group_thousands(x.round() as i64)
-    } else if a >= 100.0 {
-        format!("{x:.0}")
-    } else if a >= 10.0 {
-        format!("{x:.1}")
-    } else if a == 0.0 {
-        "0".into()
-    } else {
-        format!("{x:.2}")
-    }
-}
-
-fn group_thousands(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0 { format!("-{out}") } else { out }
-}
-
 /// Records of one (scenario, tag), by server.
 #[derive(Default)]
 struct Group {
     runs: BTreeMap<String, Vec<Value>>,
     na: BTreeMap<String, String>,
     params: Option<Value>,
+    /// The record files behind the table: (path, server, the record's own tag).
+    files: Vec<(PathBuf, String, String)>,
 }
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
@@ -221,13 +79,15 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
             machine = Some(record["machine"].clone());
         }
         first_time = first_time.min(record["unix_time"].as_u64().unwrap_or(u64::MAX));
-        let mut tag = record["tag"].as_str().unwrap_or("").to_string();
+        let record_tag = record["tag"].as_str().unwrap_or("").to_string();
+        let mut tag = record_tag.clone();
         // Runs of different lengths (quick and full mode) are reported apart.
         if let Some(d) = record["params"]["duration"].as_f64() {
             tag = format!("{tag}-{d}s");
         }
         let group = groups.entry((scenario, tag)).or_default();
         group.params.get_or_insert_with(|| record["params"].clone());
+        group.files.push((path.clone(), server.clone(), record_tag));
         group.runs.entry(server).or_default().push(record);
     }
     // n/a records apply to every parameter set of their scenario.
@@ -249,8 +109,15 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         md,
         "Switchboard side by side with the servers people would pick instead, on the same machine, in \
          the same run, with the same scenarios. Generated by `switchboard-bench report` from the JSON \
-         records of the run(s) below; do not edit by hand, rerun the commands.\n"
+         records of the run(s) below; do not edit by hand, rerun the commands. Each table names \
+         the record files behind it (`bench/run.sh` writes them to `bench/records/`, committed).\n"
     )?;
+    let record_dirs: Vec<String> = args
+        .results
+        .iter()
+        .map(|d| format!("`{}`", relative_link(&args.out, d)))
+        .collect();
+    writeln!(md, "Records: {}.\n", record_dirs.join(", "))?;
     let commands = if args.command.is_empty() {
         vec!["bench/run.sh".to_string()]
     } else {
@@ -402,6 +269,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+            writeln!(md, "\n{}", records_line(&args.out, scenario, &group.files))?;
             let notes: Vec<_> = bars
                 .iter()
                 .filter(|b| b.0.starts_with("note: "))
@@ -509,7 +377,9 @@ fn scenario_blurb(scenario: &str) -> &'static str {
         "idle" => {
             "Open N connections, hold them, read the server's memory from /proc (VmRSS and smaps_rollup \
                    PSS) before and after. Kernel slab memory (TCP, sock_inode_cache, dentry, filp, eventpoll) \
-                   is system wide and covers both ends of each loopback connection.\n"
+                   is system wide and covers both ends of each loopback connection. Clients do not offer \
+                   permessage-deflate unless the table's key ends in `-deflate` (browsers offer it; a \
+                   server that accepts it with context takeover keeps compression state per connection).\n"
         }
         "connect" => {
             "Open N connections with 100 handshakes in flight; a handshake ends when the connection \
@@ -531,10 +401,47 @@ fn scenario_blurb(scenario: &str) -> &'static str {
     }
 }
 
-fn collect(runs: &[Value], key: &str) -> Vec<f64> {
-    runs.iter()
-        .filter_map(|r| r["metrics"][key].as_f64())
-        .collect()
+/// Where a table's records are, relative to the report: per directory either the pattern
+/// `bench/run.sh` names them by (`<scenario>-<tag>-<server>-<rep>.json`) with the servers that
+/// matched it, or, for files named otherwise, every name.
+fn records_line(md: &Path, scenario: &str, files: &[(PathBuf, String, String)]) -> String {
+    let mut by_dir: BTreeMap<String, Vec<(String, &str, &str)>> = BTreeMap::new();
+    for (path, server, tag) in files {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        by_dir
+            .entry(relative_link(md, dir))
+            .or_default()
+            .push((name, server, tag));
+    }
+    let mut parts = Vec::new();
+    for (dir, mut names) in by_dir {
+        names.sort();
+        let follows_pattern = names.iter().all(|(name, server, tag)| {
+            name.strip_prefix(&format!("{scenario}-{tag}-{server}-"))
+                .and_then(|rest| rest.strip_suffix(".json"))
+                .is_some_and(|rep| rep.parse::<u32>().is_ok())
+        });
+        let tags: std::collections::BTreeSet<&str> = names.iter().map(|n| n.2).collect();
+        if follows_pattern && tags.len() == 1 {
+            let mut servers: Vec<&str> = names.iter().map(|n| n.1).collect();
+            servers.dedup();
+            let tag = names[0].2;
+            parts.push(format!(
+                "`{dir}/{scenario}-{tag}-<server>-<rep>.json` ({} file{}; {})",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                servers.join(", ")
+            ));
+        } else {
+            let list: Vec<String> = names.iter().map(|n| format!("`{}`", n.0)).collect();
+            parts.push(format!("`{dir}/`: {}", list.join(", ")));
+        }
+    }
+    format!("Records: {}.", parts.join("; "))
 }
 
 fn ordered_servers(group: &Group) -> Vec<String> {
@@ -549,180 +456,4 @@ fn ordered_servers(group: &Group) -> Vec<String> {
         }
     }
     out
-}
-
-fn relative_link(md: &Path, charts: &Path) -> String {
-    let base = md.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-    let base = std::fs::canonicalize(if base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        &base
-    })
-    .ok();
-    let charts_abs = std::fs::canonicalize(charts).ok();
-    match (base, charts_abs) {
-        (Some(b), Some(c)) => c
-            .strip_prefix(&b)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| c.display().to_string()),
-        _ => charts.display().to_string(),
-    }
-}
-
-fn register_font() -> bool {
-    const CANDIDATES: &[&str] = &[
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    ];
-    for path in CANDIDATES {
-        if let Ok(bytes) = std::fs::read(path) {
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-const COLORS: &[RGBColor] = &[
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(214, 39, 40),
-];
-
-fn color_of(server: &str) -> RGBColor {
-    let i = SERVERS
-        .iter()
-        .position(|s| *s == server)
-        .unwrap_or(SERVERS.len() - 1);
-    COLORS[i % COLORS.len()]
-}
-
-/// Horizontal bars (median) with min-max whiskers, one per server.
-fn bar_chart(path: &Path, title: &str, bars: &[(String, f64, f64, f64)]) -> anyhow::Result<()> {
-    let height = 90 + 40 * bars.len() as u32;
-    let root = SVGBackend::new(path, (820, height)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let max = bars
-        .iter()
-        .map(|b| b.3.max(b.1))
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.15;
-    let n = bars.len() as i32;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(30)
-        .y_label_area_size(140)
-        .build_cartesian_2d(0.0..max, (0..n).into_segmented())?;
-    let names: Vec<String> = bars
-        .iter()
-        .map(|b| display_name(&b.0).to_string())
-        .collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .x_label_formatter(&|v| fmt_num(*v))
-        .draw()?;
-    for (i, (server, median, min, max_v)) in bars.iter().enumerate() {
-        let i = i as i32;
-        let color = color_of(server);
-        chart.draw_series(std::iter::once(Rectangle::new(
-            [
-                (0.0, SegmentValue::Exact(i)),
-                (*median, SegmentValue::Exact(i + 1)),
-            ],
-            color.mix(0.8).filled(),
-        )))?;
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![
-                (*min, SegmentValue::CenterOf(i)),
-                (*max_v, SegmentValue::CenterOf(i)),
-            ],
-            BLACK.stroke_width(2),
-        )))?;
-        chart.draw_series(std::iter::once(Text::new(
-            fmt_num(*median),
-            (max_v.max(*median) + max * 0.01, SegmentValue::CenterOf(i)),
-            ("sans-serif", 13),
-        )))?;
-    }
-    root.present()?;
-    Ok(())
-}
-
-/// Deliveries/s and CPU per delivery against S, one line per server, log-scaled S.
-fn scaling_chart(
-    path: &Path,
-    curves: &BTreeMap<String, Vec<(f64, f64, f64)>>,
-) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(500);
-    let s_max = curves
-        .values()
-        .flatten()
-        .map(|p| p.0)
-        .fold(1.0f64, f64::max)
-        * 1.5;
-    let s_min = curves
-        .values()
-        .flatten()
-        .map(|p| p.0)
-        .fold(f64::MAX, f64::min)
-        .max(1.0)
-        / 1.5;
-    for (area, title, pick) in [
-        (&left, "deliveries/s (flat out)", 1usize),
-        (&right, "server CPU per delivery (ns)", 2usize),
-    ] {
-        let y_max = curves
-            .values()
-            .flatten()
-            .map(|p| if pick == 1 { p.1 } else { p.2 })
-            .fold(0.0f64, f64::max)
-            * 1.15;
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(35)
-            .y_label_area_size(80)
-            .build_cartesian_2d((s_min..s_max).log_scale(), 0.0..y_max.max(1e-9))?;
-        chart
-            .configure_mesh()
-            .x_desc("subscribers S")
-            .x_label_formatter(&|v| fmt_num(*v))
-            .y_label_formatter(&|v| fmt_num(*v))
-            .draw()?;
-        for (server, points) in curves {
-            let mut pts: Vec<(f64, f64)> = points
-                .iter()
-                .map(|p| (p.0, if pick == 1 { p.1 } else { p.2 }))
-                .collect();
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let color = color_of(server);
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                .label(display_name(server).to_string())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
-    }
-    root.present()?;
-    Ok(())
 }
