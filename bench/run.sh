@@ -5,7 +5,8 @@
 #   bench/run.sh [--quick | --full] [--servers switchboard,sockudo,socketio,ws,jaccloud] [--reps N]
 #                [--scenarios idle,connect,fanout,rooms,rpc]
 #
-# --quick (default): 264 s of scenarios for Switchboard with Jac Cloud (its connects are slow);
+# --quick (default): 264 s of scenarios for Switchboard with Jac Cloud before idle also ran with
+# --deflate (its connects are slow);
 # more with every peer. --full runs the whole matrix (S up to 18k).
 # Every server is started fresh, pinned to core $SERVER_CPU (default 0); the generator runs on core
 # $GEN_CPU (default 1). Each (scenario, server) pair runs $REPS times; BENCHMARKS.md reports the

@@ -62,3 +62,23 @@ fn main() -> anyhow::Result<()> {
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, scenario.run())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// The record's `scenario` field and the printed line use `Scenario::name`; run.sh and the
+    /// report use the subcommand. They must be the same word.
+    #[test]
+    fn scenario_name_is_its_subcommand() {
+        for name in ["idle", "connect", "fanout", "rooms", "rpc"] {
+            let cli = Cli::try_parse_from(["switchboard-bench", name]).expect("parses");
+            let Command::Scenario(scenario) = cli.command else {
+                panic!("{name} is not a scenario");
+            };
+            assert_eq!(scenario.name(), name);
+        }
+    }
+}

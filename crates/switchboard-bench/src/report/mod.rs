@@ -457,3 +457,48 @@ fn ordered_servers(group: &Group) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::records_line;
+
+    fn file(path: &str, server: &str, tag: &str) -> (PathBuf, String, String) {
+        (PathBuf::from(path), server.to_string(), tag.to_string())
+    }
+
+    #[test]
+    fn records_line_gives_run_sh_naming_as_a_pattern() {
+        let files = [
+            file(
+                "runs/r/results/idle-n5000-switchboard-1.json",
+                "switchboard",
+                "n5000",
+            ),
+            file(
+                "runs/r/results/idle-n5000-switchboard-2.json",
+                "switchboard",
+                "n5000",
+            ),
+            file(
+                "runs/r/results/idle-n5000-jaccloud-1.json",
+                "jaccloud",
+                "n5000",
+            ),
+        ];
+        assert_eq!(
+            records_line(Path::new("BENCHMARKS.md"), "idle", &files),
+            "Records: `runs/r/results/idle-n5000-<server>-<rep>.json` (3 files; jaccloud, switchboard)."
+        );
+    }
+
+    #[test]
+    fn records_line_lists_files_named_otherwise() {
+        let files = [file("by-hand/x.json", "switchboard", "n10")];
+        assert_eq!(
+            records_line(Path::new("BENCHMARKS.md"), "idle", &files),
+            "Records: `by-hand/`: `x.json`."
+        );
+    }
+}
