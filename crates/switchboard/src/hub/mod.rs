@@ -6,6 +6,10 @@
 //! [`crate::broker`]) carries deliveries between nodes and hands them to [`Hub::deliver`] on each.
 //! No lock here is ever held across an `.await`.
 //!
+//! Over 500 lines because the indexes and the fan-out that walks them belong together: every
+//! index change (register, subscribe, identity) and every delivery takes the same entries, and
+//! splitting them would spread the locking rules over several files.
+//!
 //! - `connection`: one live connection (ids, identity, channels, outbound queue).
 //! - `delivery`: a message on its way, the per-dialect frame cache and the encoder seam.
 //! - `observer`: channel joins and leaves, for presence and the broker's interest.

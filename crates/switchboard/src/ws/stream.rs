@@ -15,6 +15,9 @@
 //! the write finishes the frame it is in the middle of and writes nothing after it, so the peer
 //! only ever sees whole frames and a close frame can still follow (the slow-consumer rule in
 //! `docs/close-codes.md`).
+//!
+//! Over 500 lines because reading (frames, fragments, UTF-8, close handshake) and writing (batches
+//! that stop at a frame boundary) share one stream state; the frame codec itself is `frame.rs`.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
