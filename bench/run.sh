@@ -14,6 +14,8 @@
 # bench/peers/install-*.sh. Records: bench/records/<UTC date-time>-<mode>/results/*.json (one per
 # repetition) with command.txt and machine.txt beside them; commit that directory with BENCHMARKS.md,
 # which names the record files behind each table. Server logs (logs/, work/) are not committed.
+# BENCH_SERVER_BIN=PATH runs that Switchboard binary instead of this checkout's (BENCH_SERVER_REVISION
+# names it in the records), so two builds can be compared under the same generator.
 # Charts: bench/charts/*.svg.
 set -uo pipefail
 
@@ -102,8 +104,13 @@ if ! (cd "$repo" && nice -n 15 cargo build --release -q -p switchboard-server -p
 fi
 revision="$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null)$(cd "$repo" && git diff --quiet HEAD -- crates 2>/dev/null || echo ' + uncommitted changes')"
 revision="$revision; switchboard binary built $(date -u -r "$CARGO_TARGET_DIR/release/switchboard" '+%Y-%m-%d %H:%M UTC')"
-echo "# revision: $revision" >>"$out/command.txt"
 sb_bin="$CARGO_TARGET_DIR/release/switchboard"
+if [ -n "${BENCH_SERVER_BIN:-}" ]; then
+  # Another build of the server under the same generator (a before/after comparison).
+  sb_bin="$BENCH_SERVER_BIN"
+  revision="server $sb_bin${BENCH_SERVER_REVISION:+ (revision $BENCH_SERVER_REVISION)}; generator $revision"
+fi
+echo "# revision: $revision" >>"$out/command.txt"
 bench="$CARGO_TARGET_DIR/release/switchboard-bench"
 
 port_of() {
