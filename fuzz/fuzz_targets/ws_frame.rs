@@ -96,7 +96,7 @@ fuzz_target!(|input: &[u8]| {
                     let (opcode, payload) = match &message {
                         Message::Text(payload) => {
                             assert!(message.as_text().is_some(), "text is not UTF-8");
-                            (OpCode::Text, payload.clone())
+                            (OpCode::Text, payload.as_bytes().clone())
                         }
                         Message::Binary(payload) => (OpCode::Binary, payload.clone()),
                         Message::Ping | Message::Pong => continue,

@@ -149,15 +149,20 @@ impl Accounts {
         Ok(self.auth.store().bump_token_version(user_id).await?)
     }
 
-    pub async fn grant_role(&self, email: &str, role: &str) -> Result<(), AccountError> {
+    /// Grant `role` to the account with `email`; returns the account as it is now.
+    pub async fn grant_role(&self, email: &str, role: &str) -> Result<UserRecord, AccountError> {
         let email = normalize_email(email)?;
-        let user = self
+        let mut user = self
             .auth
             .store()
             .user_by_email(&email)
             .await?
             .ok_or(AccountError::NotFound)?;
-        Ok(self.auth.store().grant_role(&user.id, role).await?)
+        self.auth.store().grant_role(&user.id, role).await?;
+        if !user.roles.iter().any(|r| r == role) {
+            user.roles.push(role.to_string());
+        }
+        Ok(user)
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AccountError> {

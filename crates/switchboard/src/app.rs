@@ -246,13 +246,10 @@ impl Switchboard {
 
     /// Grant `role` to the account with `email`; its live connections act with the role at once.
     pub async fn grant_role(&self, email: &str, role: &str) -> Result<(), AccountError> {
-        self.accounts().grant_role(email, role).await?;
-        if let Some(user) = self.accounts().user_by_email(email).await? {
-            let identity = crate::auth::identity_of(user);
-            for conn in self.hub().user_connections(identity.user_id()) {
-                // Same user, so the per-user limit cannot refuse it.
-                let _ = self.hub().set_identity(&conn, identity.clone());
-            }
+        let identity = crate::auth::identity_of(self.accounts().grant_role(email, role).await?);
+        for conn in self.hub().user_connections(identity.user_id()) {
+            // Same user, so the per-user limit cannot refuse it.
+            let _ = self.hub().set_identity(&conn, identity.clone());
         }
         Ok(())
     }

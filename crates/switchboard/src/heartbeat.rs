@@ -2,7 +2,7 @@
 //!
 //! Each sweep pings the connections that have been silent for the ping interval (and were not
 //! pinged since) and closes with 4001 those silent for the interval plus the timeout. Any frame
-//! from the peer, a pong included, counts as a sign of life (see `socket::drive`).
+//! from the peer, a pong included, counts as a sign of life (see `session::io_loop::drive`).
 
 use std::sync::Weak;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //!
 //! - [`app`]: the [`Switchboard`] handle and its builder (walkers, dialects, broker); owns the rest.
 //! - [`session`]: the one connect path every WebSocket endpoint runs (handshake, origin,
-//!   credentials, admission, registration, rate budget), then [`socket`]'s I/O loop.
+//!   credentials, admission, registration, rate budget) and the per-connection I/O loop.
 //! - [`dialect`]: the dialect contract (a trait each wire protocol implements) and the dialects
 //!   (today [`dialect::jac`], the Jac Cloud protocol); frames to hub operations and back.
 //! - [`hub`]: live connections indexed by client id, user, channel and namespace; one
@@ -14,7 +14,7 @@
 //!   dialect; the channel observer.
 //! - [`broker`]: the seam to other nodes (single node by default; an in-process bus).
 //! - [`presence`]: members of a channel, across nodes.
-//! - [`socket`]: the per-connection I/O loop; [`ws`]: the WebSocket protocol itself.
+//! - [`ws`]: the WebSocket protocol itself.
 //! - [`walker`]: walker definitions, their registry and the one call path (WebSocket and REST).
 //! - [`notify`]: `notify_users` / `notify_channels` / `notify_clients` / `notify_self` / `broadcast`.
 //! - [`auth`]: issuing and verifying tokens; [`identity`]: who a caller is, dialect-neutral.
@@ -22,7 +22,8 @@
 //!   [`hashing`]: bounded password hashing; [`throttle`]: attempt budgets per address and email.
 //! - [`http`]: the axum router: dialect routes, REST walkers, accounts, metrics, origin policy.
 //! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
-//! - [`rate_limit`]: the per-connection message budget.
+//! - [`rate_limit`]: the per-connection message budget; [`token_bucket`]: the bucket behind it
+//!   and the account throttles.
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
 //! - [`config`]: every setting with its default; [`stats`]: counters.
 //! - [`close_code`] and [`error_code`]: the two contracts with clients (close codes, error codes).
@@ -50,10 +51,10 @@ pub mod presence;
 pub mod rate_limit;
 pub mod session;
 pub mod shutdown;
-pub mod socket;
 pub mod stats;
 pub mod store;
 pub mod throttle;
+pub mod token_bucket;
 pub mod walker;
 pub mod ws;
 

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use crate::token_bucket::{Rate, TokenBucket};
+
 /// What to do with one incoming message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -16,13 +18,11 @@ pub enum Verdict {
     Abusive,
 }
 
-/// One connection's budget. 32 bytes; lives in the connection's task, no lock.
+/// One connection's budget; lives in the connection's task, no lock.
 #[derive(Debug, Clone)]
 pub struct MessageBudget {
-    tokens: f64,
-    refilled_at: Instant,
-    per_sec: f64,
-    burst: f64,
+    bucket: TokenBucket,
+    rate: Rate,
     refused_in_a_row: u32,
     max_refused_in_a_row: u32,
 }
@@ -31,12 +31,10 @@ impl MessageBudget {
     /// `per_sec` sustained, `burst` at once, closing after `max_refused_in_a_row` refusals.
     /// A `per_sec` of 0 disables the limit.
     pub fn new(per_sec: u32, burst: u32, max_refused_in_a_row: u32, now: Instant) -> Self {
-        let burst = f64::from(burst.max(1));
+        let rate = Rate::new(f64::from(per_sec), f64::from(burst));
         Self {
-            tokens: burst,
-            refilled_at: now,
-            per_sec: f64::from(per_sec),
-            burst,
+            bucket: TokenBucket::full(&rate, now),
+            rate,
             refused_in_a_row: 0,
             max_refused_in_a_row: max_refused_in_a_row.max(1),
         }
@@ -44,26 +42,21 @@ impl MessageBudget {
 
     /// Spend one message at `now`.
     pub fn check(&mut self, now: Instant) -> Verdict {
-        if self.per_sec <= 0.0 {
-            return Verdict::Allowed;
-        }
-        let elapsed = now
-            .saturating_duration_since(self.refilled_at)
-            .as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
-        self.refilled_at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            self.refused_in_a_row = 0;
-            return Verdict::Allowed;
-        }
-        self.refused_in_a_row += 1;
-        if self.refused_in_a_row >= self.max_refused_in_a_row {
-            return Verdict::Abusive;
-        }
-        let wait_secs = (1.0 - self.tokens) / self.per_sec;
-        Verdict::Refused {
-            retry_after_ms: (wait_secs * 1000.0).ceil() as u64,
+        match self.bucket.take(&self.rate, now) {
+            Ok(()) => {
+                self.refused_in_a_row = 0;
+                Verdict::Allowed
+            }
+            Err(_) if self.refused_in_a_row + 1 >= self.max_refused_in_a_row => {
+                self.refused_in_a_row += 1;
+                Verdict::Abusive
+            }
+            Err(wait) => {
+                self.refused_in_a_row += 1;
+                Verdict::Refused {
+                    retry_after_ms: (wait.as_secs_f64() * 1000.0).ceil() as u64,
+                }
+            }
         }
     }
 }

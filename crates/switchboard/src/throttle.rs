@@ -15,88 +15,45 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::AccountsConfig;
+use crate::token_bucket::{Rate, TokenBucket};
 
 /// Attempts per key per minute, within a bounded map. A `per_minute` of 0 never refuses.
 #[derive(Debug)]
 pub struct Throttle<K> {
-    per_minute: u32,
+    rate: Rate,
     max_keys: usize,
-    buckets: Mutex<HashMap<K, Bucket>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+    buckets: Mutex<HashMap<K, TokenBucket>>,
 }
 
 impl<K: Hash + Eq + Clone> Throttle<K> {
     pub fn new(per_minute: u32, max_keys: usize) -> Self {
         Self {
-            per_minute,
+            rate: Rate::new(f64::from(per_minute) / 60.0, f64::from(per_minute)),
             max_keys: max_keys.max(1),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    fn capacity(&self) -> f64 {
-        f64::from(self.per_minute)
-    }
-
-    fn per_sec(&self) -> f64 {
-        f64::from(self.per_minute) / 60.0
-    }
-
-    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        (bucket.tokens + elapsed * self.per_sec()).min(self.capacity())
-    }
-
     /// Spend one attempt for `key`; `Err(wait)` if none is left, with the time until one is.
     pub fn spend(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        if self.per_minute == 0 {
+        if self.rate.is_unlimited() {
             return Ok(());
         }
         let mut buckets = self.buckets.lock();
-        let tokens = match buckets.get(key) {
-            Some(bucket) => self.refilled(*bucket, now),
-            None => {
-                if buckets.len() >= self.max_keys {
-                    self.make_room(&mut buckets, now);
-                }
-                self.capacity()
-            }
-        };
-        if tokens < 1.0 {
-            buckets.insert(
-                key.clone(),
-                Bucket {
-                    tokens,
-                    updated: now,
-                },
-            );
-            return Err(Duration::from_secs_f64((1.0 - tokens) / self.per_sec()));
+        if !buckets.contains_key(key) && buckets.len() >= self.max_keys {
+            self.make_room(&mut buckets, now);
         }
-        buckets.insert(
-            key.clone(),
-            Bucket {
-                tokens: tokens - 1.0,
-                updated: now,
-            },
-        );
-        Ok(())
+        buckets
+            .entry(key.clone())
+            .or_insert_with(|| TokenBucket::full(&self.rate, now))
+            .take(&self.rate, now)
     }
 
     /// Give back an attempt spent by [`Throttle::spend`] that turned out not to count (a
     /// successful login, or one refused for lack of capacity).
     pub fn refund(&self, key: &K, now: Instant) {
-        if self.per_minute == 0 {
-            return;
-        }
-        let mut buckets = self.buckets.lock();
-        if let Some(bucket) = buckets.get_mut(key) {
-            bucket.tokens = (self.refilled(*bucket, now) + 1.0).min(self.capacity());
-            bucket.updated = now;
+        if let Some(bucket) = self.buckets.lock().get_mut(key) {
+            bucket.give_back(&self.rate, now);
         }
     }
 
@@ -105,9 +62,8 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         self.buckets.lock().len()
     }
 
-    fn make_room(&self, buckets: &mut HashMap<K, Bucket>, now: Instant) {
-        let capacity = self.capacity();
-        buckets.retain(|_, bucket| self.refilled(*bucket, now) < capacity);
+    fn make_room(&self, buckets: &mut HashMap<K, TokenBucket>, now: Instant) {
+        buckets.retain(|_, bucket| !bucket.is_full(&self.rate, now));
         if buckets.len() < self.max_keys {
             return;
         }
@@ -115,7 +71,7 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         // O(log n) per new key, because the next max_keys / 2 new keys fit without a sweep.
         let mut by_age: Vec<(Instant, K)> = buckets
             .iter()
-            .map(|(key, bucket)| (bucket.updated, key.clone()))
+            .map(|(key, bucket)| (bucket.updated(), key.clone()))
             .collect();
         let half = by_age.len() / 2;
         by_age.select_nth_unstable_by_key(half, |(updated, _)| *updated);

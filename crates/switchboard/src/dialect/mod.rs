@@ -20,6 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
+use bytestring::ByteString;
 use http::Request;
 
 use crate::app::Switchboard;
@@ -27,7 +28,18 @@ use crate::http::ApiError;
 use crate::hub::{Connection, DialectId, FrameEncoder};
 use crate::session::Credentials;
 
-pub use crate::socket::MessageHandler as Session;
+/// One connection's handler: what a dialect does with client messages. Replies go through the
+/// connection's outbound queue; [`crate::session::io_loop::drive`] calls it.
+pub trait Session: Send {
+    /// A text message, already checked as UTF-8; a dialect that relays part of it verbatim can
+    /// slice its bytes instead of copying them.
+    fn on_text(&mut self, text: &ByteString) -> impl std::future::Future<Output = ()> + Send;
+    /// A binary message.
+    fn on_binary(&mut self, data: &[u8]) -> impl std::future::Future<Output = ()> + Send;
+    /// A message refused by the rate limit (its text, if it was a text message); the next one is
+    /// allowed after `retry_after_ms`.
+    fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64);
+}
 
 /// A wire protocol, as the app registers it.
 pub trait Dialect: Send + Sync + std::fmt::Debug + 'static {

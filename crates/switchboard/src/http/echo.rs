@@ -32,7 +32,9 @@ async fn echo_until_closed<S: AsyncRead + AsyncWrite + Unpin>(mut stream: WsStre
     let grace = std::time::Duration::from_secs(2);
     loop {
         let written = match stream.next_message().await {
-            Ok(Message::Text(payload)) => stream.write_message(OpCode::Text, &payload).await,
+            Ok(Message::Text(payload)) => {
+                stream.write_message(OpCode::Text, payload.as_bytes()).await
+            }
             Ok(Message::Binary(payload)) => stream.write_message(OpCode::Binary, &payload).await,
             Ok(Message::Ping | Message::Pong) if stream.has_queued_control() => {
                 stream.write_text_batch(&[], false).await

@@ -35,6 +35,9 @@ pub(crate) struct Membership {
     pub(crate) channels: Vec<Arc<str>>,
     /// The namespace a namespace-dialect connection belongs to.
     pub(crate) namespace: Option<Arc<str>>,
+    /// Set by `Hub::unregister`: the connection is leaving every index and must not be added
+    /// to one again (a revocation from another task may race with its end).
+    pub(crate) unregistered: bool,
 }
 
 impl Connection {
@@ -55,6 +58,7 @@ impl Connection {
                 identity,
                 channels: Vec::new(),
                 namespace,
+                unregistered: false,
             }),
             outbound,
             inflight_walkers: AtomicUsize::new(0),

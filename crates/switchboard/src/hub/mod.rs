@@ -227,6 +227,7 @@ impl Hub {
             .is_some();
         let (user_id, channels, namespace) = {
             let mut membership = conn.membership();
+            membership.unregistered = true;
             (
                 membership.identity.user_id().clone(),
                 std::mem::take(&mut membership.channels),
@@ -250,15 +251,21 @@ impl Hub {
 
     /// Re-authenticate a live connection: move it from its old user's index to the new one's.
     /// Over the new user's connection limit it keeps its old identity.
+    ///
+    /// Other tasks may call this for the same connection (a revocation beside the connection's
+    /// own `change_user`), so the whole move happens under the connection's membership lock.
+    /// While it is held only the user index is touched, and no code holding a user index entry
+    /// takes a membership lock, so the two cannot wait on each other.
     pub fn set_identity(&self, conn: &Arc<Connection>, identity: Identity) -> Result<(), UserFull> {
-        let old = conn.identity();
-        if old.same_user(&identity) {
-            conn.membership().identity = identity;
+        let mut membership = conn.membership();
+        if membership.unregistered {
             return Ok(());
         }
-        self.add_user_member(&identity, conn)?;
-        conn.membership().identity = identity;
-        remove_member(&self.users, old.user_id(), conn.key);
+        if !membership.identity.same_user(&identity) {
+            self.add_user_member(&identity, conn)?;
+            remove_member(&self.users, membership.identity.user_id(), conn.key);
+        }
+        membership.identity = identity;
         Ok(())
     }
 

@@ -5,13 +5,14 @@
 //! or byte bound is emptied and marked closing with [`close_code::SLOW_CONSUMER`]: a slow reader
 //! costs at most its bound, never stalls a publisher, and never slows other recipients.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::close_code::{self, CloseCode};
+
+/// The largest frame buffer kept between batches, in frames.
+const RECYCLED_CAPACITY: usize = 64;
 
 /// What happened to a pushed frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub enum PushOutcome {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    frames: VecDeque<Bytes>,
+    frames: Vec<Bytes>,
     bytes: usize,
     /// A WebSocket ping is due (set by the heartbeat sweep).
     ping: bool,
@@ -79,7 +80,7 @@ impl OutboundQueue {
         {
             let dropped = state.frames.len() + 1;
             let bytes = state.bytes;
-            state.frames = VecDeque::new();
+            state.frames = Vec::new();
             state.bytes = 0;
             state.close = Some(close_code::SLOW_CONSUMER);
             drop(state);
@@ -88,7 +89,7 @@ impl OutboundQueue {
             return PushOutcome::Overflowed { dropped, bytes };
         }
         state.bytes += frame.len();
-        state.frames.push_back(frame);
+        state.frames.push(frame);
         drop(state);
         self.ready.notify_one();
         PushOutcome::Queued
@@ -132,20 +133,29 @@ impl OutboundQueue {
         self.state.lock().bytes
     }
 
-    /// Take everything queued. An empty batch without a close means "nothing to do yet".
+    /// Take everything queued. An empty batch without a close means "nothing to do yet". The
+    /// frames move out with the queue's buffer; hand it back with [`OutboundQueue::recycle`]
+    /// once written, so a busy connection reuses one buffer instead of allocating per batch.
     pub fn drain(&self) -> Batch {
         let mut state = self.state.lock();
-        let frames: Vec<Bytes> = state.frames.drain(..).collect();
-        let bytes = std::mem::take(&mut state.bytes);
-        if state.frames.capacity() > 64 {
-            // A burst grew the ring; give the memory back while idle.
-            state.frames = VecDeque::new();
-        }
         Batch {
-            frames,
-            bytes,
+            frames: std::mem::take(&mut state.frames),
+            bytes: std::mem::take(&mut state.bytes),
             ping: std::mem::take(&mut state.ping),
             close: state.close,
+        }
+    }
+
+    /// Give back a drained batch's buffer for the next frames, unless a burst grew it (then it
+    /// is freed, so an idle connection does not keep a large buffer).
+    pub fn recycle(&self, mut frames: Vec<Bytes>) {
+        if frames.capacity() > RECYCLED_CAPACITY {
+            return;
+        }
+        frames.clear();
+        let mut state = self.state.lock();
+        if state.frames.capacity() == 0 {
+            state.frames = frames;
         }
     }
 

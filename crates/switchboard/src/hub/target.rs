@@ -14,16 +14,3 @@ pub enum Target {
     /// Every connection.
     Everyone,
 }
-
-impl Target {
-    /// A short name for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Target::Users(_) => "users",
-            Target::Channels(_) => "channels",
-            Target::Clients(_) => "clients",
-            Target::Namespace(_) => "namespace",
-            Target::Everyone => "everyone",
-        }
-    }
-}

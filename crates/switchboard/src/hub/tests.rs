@@ -139,6 +139,21 @@ fn set_identity_moves_between_user_indexes_and_respects_the_user_limit() {
     assert_eq!(hub.user_connection_count("bob"), 1);
 }
 
+#[test]
+fn an_unregistered_connection_is_not_indexed_again() {
+    let hub = hub(UNLIMITED);
+    let conn = connect(&hub, 0, user("ada"), &[]);
+    hub.unregister(&conn);
+    // A revocation arriving after the connection ended must not re-add it anywhere.
+    hub.set_identity(&conn, Identity::public())
+        .expect("no limit");
+    assert_eq!(
+        hub.user_connection_count(crate::identity::PUBLIC_USER_ID),
+        0
+    );
+    assert_eq!(hub.user_connection_count("ada"), 0);
+}
+
 #[derive(Debug, Default)]
 struct Recorder(Mutex<Vec<String>>);
 

@@ -1,5 +1,5 @@
 //! Drives one upgraded WebSocket: writes the connection's outbound queue to the socket, reads
-//! client messages into a dialect's [`MessageHandler`], and closes with a code from
+//! client messages into a dialect's [`Session`], and closes with a code from
 //! [`crate::close_code`]. Every dialect's session runs on this loop.
 //!
 //! A slow consumer ends by a fixed rule (docs/close-codes.md, 4008). When a push overflows the
@@ -23,21 +23,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::close_code::{self, CloseCode};
+use crate::dialect::Session;
 use crate::hub::{Connection, Hub};
 use crate::rate_limit::{MessageBudget, Verdict};
 use crate::stats::Metrics;
 use crate::ws::{Message, ReadEnd, Written, WsStream};
-
-/// What a dialect does with client messages. Replies go through the connection's outbound queue.
-pub trait MessageHandler: Send {
-    /// A text message.
-    fn on_text(&mut self, text: &str) -> impl std::future::Future<Output = ()> + Send;
-    /// A binary message.
-    fn on_binary(&mut self, data: &[u8]) -> impl std::future::Future<Output = ()> + Send;
-    /// A message refused by the rate limit (its text, if it was a text message); the next one is
-    /// allowed after `retry_after_ms`.
-    fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64);
-}
 
 /// Run `socket` for `conn` until either side closes, then unregister it from `hub`. A close
 /// handshake gets `close_grace`; a slow consumer gets `slow_consumer_grace` for the rest of the
@@ -52,7 +42,7 @@ pub async fn drive<S, H>(
     slow_consumer_grace: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
-    H: MessageHandler,
+    H: Session,
 {
     let metrics = hub.metrics().clone();
     let close = loop {
@@ -91,6 +81,7 @@ pub async fn drive<S, H>(
                         BatchOutcome::Stuck => break Ending::SlowConsumerHangup,
                     }
                 }
+                conn.outbound.recycle(batch.frames);
                 if let Some(code) = batch.close {
                     break Ending::Close(code);
                 }
@@ -124,11 +115,7 @@ pub async fn drive<S, H>(
                     }
                 }
                 match &message {
-                    Message::Text(_) => {
-                        if let Some(text) = message.as_text() {
-                            handler.on_text(text).await;
-                        }
-                    }
+                    Message::Text(text) => handler.on_text(text).await,
                     Message::Binary(data) => handler.on_binary(data).await,
                     Message::Ping | Message::Pong => {}
                 }

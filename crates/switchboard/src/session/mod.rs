@@ -4,10 +4,12 @@
 //!
 //! - [`admission`]: origin check and per-address limit.
 //! - [`credentials`]: the token a request presents and the identity it resolves to.
+//! - [`io_loop`]: one connection's I/O loop: outbound queue to socket, messages to the dialect.
 //! - [`endpoint`]: the axum handler a dialect mounts for its route.
 
 pub mod admission;
 pub mod credentials;
+pub mod io_loop;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -102,7 +104,7 @@ impl<C: Connect> Connecting<C> {
         let grace = app.config().shutdown.close_grace();
         let _address_slot = match self.address {
             Ok(slot) => slot,
-            Err(code) => return crate::socket::refuse(&mut socket, code, grace).await,
+            Err(code) => return io_loop::refuse(&mut socket, code, grace).await,
         };
         let Opening {
             client_id,
@@ -122,7 +124,7 @@ impl<C: Connect> Connecting<C> {
             Ok(conn) => conn,
             Err(RegisterError::Full(code)) => {
                 Metrics::inc(&app.metrics().connections_refused_limit);
-                return crate::socket::refuse(&mut socket, code, grace).await;
+                return io_loop::refuse(&mut socket, code, grace).await;
             }
             Err(RegisterError::ClientIdInUse) => {
                 tracing::error!("generated client id collided; dropping the connection");
@@ -138,7 +140,7 @@ impl<C: Connect> Connecting<C> {
             Instant::now(),
         );
         let slow_grace = limits.slow_consumer_grace();
-        crate::socket::drive(
+        io_loop::drive(
             socket,
             app.hub().clone(),
             conn,

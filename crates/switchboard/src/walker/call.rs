@@ -20,7 +20,7 @@ use crate::stats::Metrics;
 #[derive(Debug)]
 pub struct Admitted {
     app: Switchboard,
-    walker: Walker,
+    walker: Arc<Walker>,
     caller: Identity,
     origin: Option<Arc<Connection>>,
     _permit: Option<WalkerPermit>,

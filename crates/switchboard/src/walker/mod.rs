@@ -299,18 +299,19 @@ fn parse_context<C: DeserializeOwned>(raw: &RawValue) -> Result<C, String> {
     crate::json::deserialize_named(raw.get())
 }
 
-/// All walkers of an app, by name. Fixed once the app is built.
+/// All walkers of an app, by name. Fixed once the app is built. Shared (`Arc`) so a call can
+/// hold its walker past the lookup without copying it.
 #[derive(Debug, Default, Clone)]
 pub struct WalkerRegistry {
-    walkers: HashMap<Arc<str>, Walker>,
+    walkers: HashMap<Arc<str>, Arc<Walker>>,
 }
 
 impl WalkerRegistry {
     pub fn insert(&mut self, walker: Walker) {
-        self.walkers.insert(walker.name.clone(), walker);
+        self.walkers.insert(walker.name.clone(), Arc::new(walker));
     }
 
-    pub fn get(&self, name: &str) -> Option<&Walker> {
+    pub fn get(&self, name: &str) -> Option<&Arc<Walker>> {
         self.walkers.get(name)
     }
 
@@ -320,7 +321,7 @@ impl WalkerRegistry {
         name: &str,
         method: Method,
         caller: &Identity,
-    ) -> Result<&Walker, InvokeError> {
+    ) -> Result<&Arc<Walker>, InvokeError> {
         let walker = self
             .get(name)
             .ok_or_else(|| InvokeError::UnknownWalker(name.to_string()))?;

@@ -27,6 +27,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::deflate::{self, InflateError};
@@ -41,8 +42,8 @@ const MAX_IOVECS: usize = 64;
 /// A complete message from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    /// A text message; its payload is valid UTF-8.
-    Text(Bytes),
+    /// A text message: validated as UTF-8 once, here, and shared bytes from then on.
+    Text(ByteString),
     Binary(Bytes),
     /// A ping (already answered with a pong) or a pong: only signs of life.
     Ping,
@@ -53,7 +54,7 @@ impl Message {
     /// The text of a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Message::Text(bytes) => std::str::from_utf8(bytes).ok(),
+            Message::Text(text) => Some(text),
             _ => None,
         }
     }
@@ -159,8 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// Write text frames (and a ping, if asked), after any queued control frames, and flush.
     /// Not cancel-safe: if the future is dropped midway the stream writes nothing more.
     pub async fn write_text_batch(&mut self, frames: &[Bytes], ping: bool) -> io::Result<()> {
-        static NEVER: AtomicBool = AtomicBool::new(false);
-        self.write_text_batch_until(frames, ping, &NEVER)
+        self.write_text_batch_until(frames, ping, &NEVER_STOP)
             .await
             .map(|_| ())
     }
@@ -177,43 +177,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         ping: bool,
         stop: &AtomicBool,
     ) -> io::Result<Written> {
-        let headers: Vec<([u8; 10], usize)> = frames
-            .iter()
-            .map(|f| frame::encode_header(OpCode::Text, f.len()))
-            .collect();
-        let mut chunks: Vec<&[u8]> = Vec::with_capacity(frames.len() * 2 + 2);
-        let Self {
-            io,
-            control_out,
-            write_poisoned,
-            ..
-        } = self;
-        chunks.push(control_out);
-        for (frame, (header, len)) in frames.iter().zip(&headers) {
-            chunks.push(&header[..*len]);
-            chunks.push(frame);
-        }
-        if ping {
-            chunks.push(&[0x89, 0x00]);
-        }
-        let written = write_chunks(io, write_poisoned, &mut chunks, stop).await?;
-        self.clear_control();
-        Ok(written)
+        self.write_frames(OpCode::Text, frames, ping, stop).await
     }
 
     /// Write one message of any data opcode (used by the echo endpoint), after queued control.
-    pub async fn write_message(&mut self, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
-        let (header, len) = frame::encode_header(opcode, payload.len());
-        let Self {
-            io,
-            control_out,
-            write_poisoned,
-            ..
-        } = self;
-        let mut chunks: Vec<&[u8]> = vec![control_out, &header[..len], payload];
-        write_chunks(io, write_poisoned, &mut chunks, &AtomicBool::new(false)).await?;
+    pub async fn write_message(&mut self, opcode: OpCode, payload: &Bytes) -> io::Result<()> {
+        self.write_frames(opcode, std::slice::from_ref(payload), false, &NEVER_STOP)
+            .await
+            .map(|_| ())
+    }
+
+    async fn write_frames(
+        &mut self,
+        opcode: OpCode,
+        frames: &[Bytes],
+        ping: bool,
+        stop: &AtomicBool,
+    ) -> io::Result<Written> {
+        let batch = BatchChunks {
+            control: &self.control_out,
+            opcode,
+            frames,
+            ping,
+        };
+        let written = write_batch(&mut self.io, &mut self.write_poisoned, &batch, stop).await?;
         self.clear_control();
-        Ok(())
+        Ok(written)
     }
 
     /// Close with `code` and `reason`: send the close frame, wait (at most `grace`) for the
@@ -412,10 +401,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             payload.freeze()
         };
         if opcode == OpCode::Text {
-            if std::str::from_utf8(&payload).is_err() {
-                return Err(self.fail(INVALID_PAYLOAD, "text message is not valid UTF-8"));
-            }
-            return Ok(Some(Message::Text(payload)));
+            return match ByteString::try_from(payload) {
+                Ok(text) => Ok(Some(Message::Text(text))),
+                Err(_) => Err(self.fail(INVALID_PAYLOAD, "text message is not valid UTF-8")),
+            };
         }
         Ok(Some(Message::Binary(payload)))
     }
@@ -497,6 +486,45 @@ fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
+/// A stop flag that is never raised, for writes that always run to the end.
+static NEVER_STOP: AtomicBool = AtomicBool::new(false);
+
+/// The byte chunks of one batch, in order: the queued control bytes (chunk 0), each frame's
+/// header and payload (frame `k` is chunks `2k + 1` and `2k + 2`), then an optional ping. A
+/// frame boundary is the start of every odd chunk. Headers are encoded on the fly, so a batch
+/// needs no allocation.
+struct BatchChunks<'a> {
+    control: &'a [u8],
+    opcode: OpCode,
+    frames: &'a [Bytes],
+    ping: bool,
+}
+
+const PING: &[u8] = &[0x89, 0x00];
+
+/// Frames whose headers one vectored write can reach: two chunks each, plus a partial one.
+const HEADER_WINDOW: usize = MAX_IOVECS / 2 + 1;
+
+impl BatchChunks<'_> {
+    fn count(&self) -> usize {
+        1 + 2 * self.frames.len() + usize::from(self.ping)
+    }
+
+    /// The header of frame `k`.
+    fn header(&self, k: usize) -> ([u8; 10], usize) {
+        frame::encode_header(self.opcode, self.frames[k].len())
+    }
+
+    fn len(&self, chunk: usize) -> usize {
+        match chunk {
+            0 => self.control.len(),
+            c if c == self.count() - 1 && self.ping => PING.len(),
+            c if c % 2 == 1 => self.header((c - 1) / 2).1,
+            c => self.frames[(c - 1) / 2].len(),
+        }
+    }
+}
+
 /// How far a write went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -506,16 +534,16 @@ pub enum Written {
     Stopped,
 }
 
-/// Write every chunk in order with vectored writes, then flush.
+/// Write `batch` in order with vectored writes, then flush. The slices of each write live in
+/// arrays on the stack, so the steady state allocates nothing per batch.
 ///
-/// `chunks` is the queued control bytes followed by frames of two chunks each (header, payload)
-/// and possibly a trailing one-chunk ping: a frame boundary is the start of every odd-indexed
-/// chunk. Once `stop` is set, the loop ends at the first boundary it reaches with nothing of the
-/// next chunk written. Checking the flag costs one relaxed load per vectored write.
-async fn write_chunks<S: AsyncWrite + Unpin>(
+/// Once `stop` is set, the loop ends at the first frame boundary it reaches with nothing of the
+/// next frame written (no vectored write reaches past that boundary). Checking the flag costs
+/// two relaxed loads per vectored write.
+async fn write_batch<S: AsyncWrite + Unpin>(
     io: &mut S,
     poisoned: &mut bool,
-    chunks: &mut [&[u8]],
+    batch: &BatchChunks<'_>,
     stop: &AtomicBool,
 ) -> io::Result<Written> {
     if *poisoned {
@@ -525,37 +553,68 @@ async fn write_chunks<S: AsyncWrite + Unpin>(
         ));
     }
     *poisoned = true;
-    let mut index = 0;
-    // Some bytes of `chunks[index]` were written already.
-    let mut chunk_started = false;
+    let count = batch.count();
+    // The next byte to write: chunk `chunk`, `offset` bytes in.
+    let (mut chunk, mut offset) = (0usize, 0usize);
     let mut outcome = Written::All;
-    while index < chunks.len() {
-        if !chunk_started && index % 2 == 1 && stop.load(Ordering::Relaxed) {
+    while chunk < count {
+        if offset == 0 && chunk % 2 == 1 && stop.load(Ordering::Relaxed) {
             outcome = Written::Stopped;
             break;
         }
-        if chunks[index].is_empty() {
-            index += 1;
+        let first_frame = chunk.saturating_sub(1) / 2;
+        let mut headers = [([0u8; 10], 0usize); HEADER_WINDOW];
+        for (slot, k) in headers
+            .iter_mut()
+            .zip(first_frame..batch.frames.len().min(first_frame + HEADER_WINDOW))
+        {
+            *slot = batch.header(k);
+        }
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let mut used = 0;
+        let mut next = chunk;
+        // Once stopping, this write reaches no further than the end of the frame in flight.
+        let stopping = stop.load(Ordering::Relaxed);
+        while next < count && used < MAX_IOVECS && !(stopping && next > chunk && next % 2 == 1) {
+            let bytes: &[u8] = match next {
+                0 => batch.control,
+                c if c == count - 1 && batch.ping => PING,
+                c if c % 2 == 1 => {
+                    let Some((header, len)) = headers.get((c - 1) / 2 - first_frame) else {
+                        break;
+                    };
+                    &header[..*len]
+                }
+                c => &batch.frames[(c - 1) / 2],
+            };
+            let bytes = if next == chunk {
+                &bytes[offset..]
+            } else {
+                bytes
+            };
+            if !bytes.is_empty() {
+                slices[used] = IoSlice::new(bytes);
+                used += 1;
+            }
+            next += 1;
+        }
+        if used == 0 {
+            // Only empty chunks were left in this window.
+            (chunk, offset) = (next, 0);
             continue;
         }
-        let slices: Vec<IoSlice<'_>> = chunks[index..]
-            .iter()
-            .filter(|c| !c.is_empty())
-            .take(MAX_IOVECS)
-            .map(|c| IoSlice::new(c))
-            .collect();
-        let mut written = io.write_vectored(&slices).await?;
+        let mut written = io.write_vectored(&slices[..used]).await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        while written > 0 {
-            let chunk = &mut chunks[index];
-            let step = written.min(chunk.len());
-            *chunk = &chunk[step..];
-            written -= step;
-            chunk_started = !chunk.is_empty();
-            if chunk.is_empty() {
-                index += 1;
+        while written > 0 || (chunk < count && offset == batch.len(chunk)) {
+            let left = batch.len(chunk) - offset;
+            if written >= left {
+                written -= left;
+                (chunk, offset) = (chunk + 1, 0);
+            } else {
+                offset += written;
+                written = 0;
             }
         }
     }
@@ -569,25 +628,89 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// Takes at most 5 bytes per write and raises `stop` once the first frame has begun, like a
-    /// peer that reads a little while the queue overflows.
-    struct Trickle {
-        out: Vec<u8>,
-        stop: Arc<AtomicBool>,
+    #[tokio::test]
+    async fn a_stopped_write_finishes_the_frame_in_flight_and_starts_no_other() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut io = Vectored {
+            out: Vec::new(),
+            max: 5,
+            raise_after: Some((2, stop.clone())),
+        };
+        let mut poisoned = false;
+        let (h1, l1) = frame::encode_header(OpCode::Text, 12);
+        let pong = [0x8A, 0x00];
+        let frames = [
+            Bytes::from_static(b"first frame!"),
+            Bytes::from_static(b"two"),
+        ];
+        let batch = BatchChunks {
+            control: &pong,
+            opcode: OpCode::Text,
+            frames: &frames,
+            ping: true,
+        };
+        let written = write_batch(&mut io, &mut poisoned, &batch, &stop)
+            .await
+            .unwrap();
+        assert_eq!(written, Written::Stopped);
+        assert!(!poisoned, "a frame boundary: a close frame may follow");
+        let mut expected = pong.to_vec();
+        expected.extend_from_slice(&h1[..l1]);
+        expected.extend_from_slice(b"first frame!");
+        assert_eq!(io.out, expected);
     }
 
-    impl AsyncWrite for Trickle {
+    /// Takes up to `max` bytes per call across all the slices it is given, like a socket whose
+    /// buffer has room for a few bytes at a time; with `raise_after`, raises the stop flag once
+    /// more than that many bytes were taken, like a peer that reads a little while the queue
+    /// overflows.
+    struct Vectored {
+        out: Vec<u8>,
+        max: usize,
+        raise_after: Option<(usize, Arc<AtomicBool>)>,
+    }
+
+    impl Vectored {
+        fn took(&mut self, bytes: &[u8]) {
+            self.out.extend_from_slice(bytes);
+            if let Some((after, stop)) = &self.raise_after
+                && self.out.len() > *after
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    impl AsyncWrite for Vectored {
         fn poll_write(
             mut self: Pin<&mut Self>,
             _cx: &mut std::task::Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            let n = buf.len().min(5);
-            self.out.extend_from_slice(&buf[..n]);
-            if self.out.len() > 2 {
-                self.stop.store(true, Ordering::Relaxed);
-            }
+            let n = buf.len().min(self.max);
+            self.took(&buf[..n]);
             Poll::Ready(Ok(n))
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut room = self.max;
+            let mut taken = 0;
+            for buf in bufs {
+                let n = buf.len().min(room);
+                self.took(&buf[..n]);
+                room -= n;
+                taken += n;
+                if room == 0 {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(taken))
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
         }
         fn poll_flush(
             self: Pin<&mut Self>,
@@ -604,25 +727,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stopped_write_finishes_the_frame_in_flight_and_starts_no_other() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut io = Trickle {
-            out: Vec::new(),
-            stop: stop.clone(),
-        };
-        let mut poisoned = false;
-        let (h1, l1) = frame::encode_header(OpCode::Text, 12);
-        let (h2, l2) = frame::encode_header(OpCode::Text, 3);
-        let pong = [0x8A, 0x00];
-        let mut chunks: Vec<&[u8]> = vec![&pong, &h1[..l1], b"first frame!", &h2[..l2], b"two"];
-        let written = write_chunks(&mut io, &mut poisoned, &mut chunks, &stop)
-            .await
-            .unwrap();
-        assert_eq!(written, Written::Stopped);
-        assert!(!poisoned, "a frame boundary: a close frame may follow");
-        let mut expected = pong.to_vec();
-        expected.extend_from_slice(&h1[..l1]);
-        expected.extend_from_slice(b"first frame!");
-        assert_eq!(io.out, expected);
+    async fn a_batch_longer_than_one_vectored_write_arrives_whole_and_in_order() {
+        // More frames than one write's slices can hold, empty payloads among them, written a
+        // few bytes at a time and all at once.
+        let frames: Vec<Bytes> = (0..100)
+            .map(|n| {
+                Bytes::from(if n % 7 == 0 {
+                    String::new()
+                } else {
+                    format!("frame {n}")
+                })
+            })
+            .collect();
+        let mut expected = b"ctl".to_vec();
+        for f in &frames {
+            let (header, len) = frame::encode_header(OpCode::Text, f.len());
+            expected.extend_from_slice(&header[..len]);
+            expected.extend_from_slice(f);
+        }
+        expected.extend_from_slice(PING);
+        for max in [1, 3, 10, 64, usize::MAX] {
+            let mut io = Vectored {
+                out: Vec::new(),
+                max,
+                raise_after: None,
+            };
+            let mut poisoned = false;
+            let batch = BatchChunks {
+                control: b"ctl",
+                opcode: OpCode::Text,
+                frames: &frames,
+                ping: true,
+            };
+            let written = write_batch(&mut io, &mut poisoned, &batch, &NEVER_STOP)
+                .await
+                .unwrap();
+            assert_eq!(written, Written::All);
+            assert!(!poisoned);
+            assert_eq!(io.out, expected, "writes of at most {max} bytes");
+        }
     }
 }

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 
 use super::events::{self, ClientEvent, EventError, ParseLimits, WalkerEvent};
 use super::frames;
 use crate::app::Switchboard;
+use crate::dialect::Session;
 use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
 use crate::session::credentials;
-use crate::socket::MessageHandler;
 use crate::stats::Metrics;
 use crate::walker::{Method, call};
 
@@ -151,9 +152,10 @@ impl JacSession {
     }
 }
 
-impl MessageHandler for JacSession {
-    async fn on_text(&mut self, text: &str) {
-        match events::parse(text, self.limits) {
+impl Session for JacSession {
+    async fn on_text(&mut self, text: &ByteString) {
+        // `data` the client relays is a slice of this frame, not a copy.
+        match events::parse_frame(text, Some(text.as_bytes()), self.limits) {
             Ok(event) => self.apply(event).await,
             Err(err) => self.reject_frame(err),
         }
