@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::close_code::{self, CloseCode};
 use crate::dialect::Session;
-use crate::hub::{Connection, Hub};
+use crate::hub::{Batch, Connection, Hub};
 use crate::rate_limit::{MessageBudget, Verdict};
 use crate::stats::Metrics;
 use crate::ws::{Message, ReadEnd, Written, WsStream};
@@ -55,26 +55,7 @@ pub async fn drive<S, H>(
                 let batch = conn.outbound.drain();
                 Metrics::sub(&metrics.outbound_queued_bytes, batch.bytes as u64);
                 if !batch.frames.is_empty() || batch.ping || socket.has_queued_control() {
-                    let stop = AtomicBool::new(false);
-                    let write = socket.write_text_batch_until(&batch.frames, batch.ping, &stop);
-                    tokio::pin!(write);
-                    let outcome = tokio::select! {
-                        result = &mut write => match result {
-                            Ok(_) => BatchOutcome::Written,
-                            Err(_) => BatchOutcome::Failed,
-                        },
-                        // The peer reads too slowly and the queue overflowed meanwhile: finish
-                        // the frame in flight, and only that, so a close frame can follow.
-                        () = conn.outbound.overflowed() => {
-                            stop.store(true, Ordering::Relaxed);
-                            match tokio::time::timeout(slow_consumer_grace, &mut write).await {
-                                Ok(Ok(Written::All | Written::Stopped)) => BatchOutcome::Overflowed,
-                                Ok(Err(_)) => BatchOutcome::Failed,
-                                Err(_) => BatchOutcome::Stuck,
-                            }
-                        }
-                    };
-                    match outcome {
+                    match write_batch(&mut socket, &conn, &batch, slow_consumer_grace).await {
                         BatchOutcome::Written => {}
                         BatchOutcome::Failed => break Ending::Hangup,
                         BatchOutcome::Overflowed => break Ending::Close(close_code::SLOW_CONSUMER),
@@ -123,13 +104,60 @@ pub async fn drive<S, H>(
         }
     };
     hub.unregister(&conn);
+    close_socket(
+        &mut socket,
+        close,
+        &metrics,
+        &conn,
+        close_grace,
+        slow_consumer_grace,
+    )
+    .await;
+}
+
+/// Write one drained batch. If the queue overflows meanwhile (the peer reads too slowly), finish
+/// the frame in flight, and only that, within `slow_consumer_grace`, so a close frame can follow.
+async fn write_batch<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WsStream<S>,
+    conn: &Connection,
+    batch: &Batch,
+    slow_consumer_grace: Duration,
+) -> BatchOutcome {
+    let stop = AtomicBool::new(false);
+    let write = socket.write_text_batch_until(&batch.frames, batch.ping, &stop);
+    tokio::pin!(write);
+    tokio::select! {
+        result = &mut write => match result {
+            Ok(_) => BatchOutcome::Written,
+            Err(_) => BatchOutcome::Failed,
+        },
+        () = conn.outbound.overflowed() => {
+            stop.store(true, Ordering::Relaxed);
+            match tokio::time::timeout(slow_consumer_grace, &mut write).await {
+                Ok(Ok(Written::All | Written::Stopped)) => BatchOutcome::Overflowed,
+                Ok(Err(_)) => BatchOutcome::Failed,
+                Err(_) => BatchOutcome::Stuck,
+            }
+        }
+    }
+}
+
+/// Send the close that ended the loop (or hang up), each bounded by its grace.
+async fn close_socket<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WsStream<S>,
+    close: Ending,
+    metrics: &Metrics,
+    conn: &Connection,
+    close_grace: Duration,
+    slow_consumer_grace: Duration,
+) {
     match close {
         Ending::Close(code) if code == close_code::SLOW_CONSUMER => {
             if !socket
                 .close(code.code, code.reason, slow_consumer_grace)
                 .await
             {
-                slow_consumer_hangup(&metrics, &conn, "the close frame");
+                slow_consumer_hangup(metrics, conn, "the close frame");
             }
         }
         Ending::Close(code) => {
@@ -137,7 +165,7 @@ pub async fn drive<S, H>(
         }
         Ending::Finish => socket.finish(close_grace).await,
         Ending::SlowConsumerHangup => {
-            slow_consumer_hangup(&metrics, &conn, "the rest of the frame in flight");
+            slow_consumer_hangup(metrics, conn, "the rest of the frame in flight");
         }
         Ending::Hangup => {}
     }

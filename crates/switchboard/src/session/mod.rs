@@ -28,7 +28,7 @@ use crate::close_code::CloseCode;
 use crate::dialect::{Connect, Opening};
 use crate::http::ApiError;
 use crate::http::upgrade::{PendingUpgrade, ServerSocket};
-use crate::hub::{DialectId, RegisterError, Registration};
+use crate::hub::{Connection, DialectId, RegisterError, Registration};
 use crate::rate_limit::MessageBudget;
 use crate::stats::Metrics;
 use crate::ws::WsStream;
@@ -99,23 +99,52 @@ struct Connecting<C: Connect> {
 }
 
 impl<C: Connect> Connecting<C> {
+    /// Register the connection and run it. Only what the I/O loop needs lives across its
+    /// `.await`: every idle connection's task carries this future, so it is kept small.
     async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(self, mut socket: WsStream<S>) {
-        let app = self.app;
-        let grace = app.config().shutdown.close_grace();
-        let _address_slot = match self.address {
-            Ok(slot) => slot,
-            Err(code) => return io_loop::refuse(&mut socket, code, grace).await,
+        let grace = self.app.config().shutdown.close_grace();
+        let hub = self.app.hub().clone();
+        let limits = &self.app.config().limits;
+        let budget = MessageBudget::new(
+            limits.messages_per_sec,
+            limits.message_burst,
+            limits.max_rate_limited_in_a_row,
+            Instant::now(),
+        );
+        let slow_grace = limits.slow_consumer_grace();
+        let (conn, session, _address_slot) = match self.register() {
+            Ok(registered) => registered,
+            Err(Some(code)) => return Box::pin(io_loop::refuse(&mut socket, code, grace)).await,
+            Err(None) => return,
         };
+        io_loop::drive(socket, hub, conn, session, budget, grace, slow_grace).await;
+    }
+
+    /// Admit and register the connection and build its session; `Err(Some(code))`: refuse the
+    /// socket with that close code, `Err(None)`: drop it.
+    #[allow(clippy::type_complexity)]
+    fn register(
+        self,
+    ) -> Result<(Arc<Connection>, C::Session, Option<AddressSlot>), Option<CloseCode>> {
+        let Connecting {
+            app,
+            connect,
+            dialect,
+            params,
+            credentials,
+            address,
+        } = self;
+        let address_slot = address.map_err(Some)?;
         let Opening {
             client_id,
             channels,
             namespace,
             greeting,
-        } = self.connect.open(&app, &self.params, &self.credentials);
+        } = connect.open(&app, &params, &credentials);
         let registered = app.hub().register(Registration {
             client_id,
-            dialect: self.dialect,
-            identity: self.credentials.identity,
+            dialect,
+            identity: credentials.identity,
             channels,
             namespace,
             greeting,
@@ -124,31 +153,14 @@ impl<C: Connect> Connecting<C> {
             Ok(conn) => conn,
             Err(RegisterError::Full(code)) => {
                 Metrics::inc(&app.metrics().connections_refused_limit);
-                return io_loop::refuse(&mut socket, code, grace).await;
+                return Err(Some(code));
             }
             Err(RegisterError::ClientIdInUse) => {
                 tracing::error!("generated client id collided; dropping the connection");
-                return;
+                return Err(None);
             }
         };
-        let session = self.connect.session(&app, conn.clone(), self.params);
-        let limits = &app.config().limits;
-        let budget = MessageBudget::new(
-            limits.messages_per_sec,
-            limits.message_burst,
-            limits.max_rate_limited_in_a_row,
-            Instant::now(),
-        );
-        let slow_grace = limits.slow_consumer_grace();
-        io_loop::drive(
-            socket,
-            app.hub().clone(),
-            conn,
-            session,
-            budget,
-            grace,
-            slow_grace,
-        )
-        .await;
+        let session = connect.session(&app, conn.clone(), params);
+        Ok((conn, session, address_slot))
     }
 }

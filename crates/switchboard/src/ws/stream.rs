@@ -534,8 +534,9 @@ pub enum Written {
     Stopped,
 }
 
-/// Write `batch` in order with vectored writes, then flush. The slices of each write live in
-/// arrays on the stack, so the steady state allocates nothing per batch.
+/// Write `batch` in order with vectored writes, then flush. Each write's slices and headers are
+/// gathered in arrays on the stack of the poll call itself (not in the future, which would make
+/// every idle connection's task carry them), so the steady state allocates nothing per batch.
 ///
 /// Once `stop` is set, the loop ends at the first frame boundary it reaches with nothing of the
 /// next frame written (no vectored write reaches past that boundary). Checking the flag costs
@@ -562,51 +563,28 @@ async fn write_batch<S: AsyncWrite + Unpin>(
             outcome = Written::Stopped;
             break;
         }
-        let first_frame = chunk.saturating_sub(1) / 2;
-        let mut headers = [([0u8; 10], 0usize); HEADER_WINDOW];
-        for (slot, k) in headers
-            .iter_mut()
-            .zip(first_frame..batch.frames.len().min(first_frame + HEADER_WINDOW))
-        {
-            *slot = batch.header(k);
-        }
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let mut used = 0;
-        let mut next = chunk;
-        // Once stopping, this write reaches no further than the end of the frame in flight.
-        let stopping = stop.load(Ordering::Relaxed);
-        while next < count && used < MAX_IOVECS && !(stopping && next > chunk && next % 2 == 1) {
-            let bytes: &[u8] = match next {
-                0 => batch.control,
-                c if c == count - 1 && batch.ping => PING,
-                c if c % 2 == 1 => {
-                    let Some((header, len)) = headers.get((c - 1) / 2 - first_frame) else {
-                        break;
-                    };
-                    &header[..*len]
-                }
-                c => &batch.frames[(c - 1) / 2],
-            };
-            let bytes = if next == chunk {
-                &bytes[offset..]
-            } else {
-                bytes
-            };
-            if !bytes.is_empty() {
-                slices[used] = IoSlice::new(bytes);
-                used += 1;
+        let step = poll_fn(|cx| {
+            let mut headers = [([0u8; 10], 0usize); HEADER_WINDOW];
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let stopping = stop.load(Ordering::Relaxed);
+            let (used, next) = gather(batch, chunk, offset, stopping, &mut headers, &mut slices);
+            if used == 0 {
+                return Poll::Ready(Ok(Step::Skipped { next }));
             }
-            next += 1;
-        }
-        if used == 0 {
-            // Only empty chunks were left in this window.
-            (chunk, offset) = (next, 0);
-            continue;
-        }
-        let mut written = io.write_vectored(&slices[..used]).await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
+            Pin::new(&mut *io)
+                .poll_write_vectored(cx, &slices[..used])
+                .map_ok(|written| Step::Wrote { written })
+        })
+        .await?;
+        let mut written = match step {
+            Step::Skipped { next } => {
+                // Only empty chunks were left in this window.
+                (chunk, offset) = (next, 0);
+                continue;
+            }
+            Step::Wrote { written: 0 } => return Err(io::ErrorKind::WriteZero.into()),
+            Step::Wrote { written } => written,
+        };
         while written > 0 || (chunk < count && offset == batch.len(chunk)) {
             let left = batch.len(chunk) - offset;
             if written >= left {
@@ -621,6 +599,65 @@ async fn write_batch<S: AsyncWrite + Unpin>(
     io.flush().await?;
     *poisoned = false;
     Ok(outcome)
+}
+
+/// What one vectored write did.
+enum Step {
+    Wrote {
+        written: usize,
+    },
+    /// Nothing to write up to chunk `next` (all empty).
+    Skipped {
+        next: usize,
+    },
+}
+
+/// Fill `slices` with the batch's bytes from chunk `chunk`, `offset` bytes in, up to a full
+/// array, the end of the header window or, when `stopping`, the end of the frame in flight.
+/// Returns how many slices were filled and the first chunk not looked at.
+fn gather<'a>(
+    batch: &'a BatchChunks<'_>,
+    chunk: usize,
+    offset: usize,
+    stopping: bool,
+    headers: &'a mut [([u8; 10], usize); HEADER_WINDOW],
+    slices: &mut [IoSlice<'a>; MAX_IOVECS],
+) -> (usize, usize) {
+    let count = batch.count();
+    let first_frame = chunk.saturating_sub(1) / 2;
+    for (slot, k) in headers
+        .iter_mut()
+        .zip(first_frame..batch.frames.len().min(first_frame + HEADER_WINDOW))
+    {
+        *slot = batch.header(k);
+    }
+    let headers: &'a [([u8; 10], usize)] = headers;
+    let mut used = 0;
+    let mut next = chunk;
+    while next < count && used < MAX_IOVECS && !(stopping && next > chunk && next % 2 == 1) {
+        let bytes: &'a [u8] = match next {
+            0 => batch.control,
+            c if c == count - 1 && batch.ping => PING,
+            c if c % 2 == 1 => {
+                let Some((header, len)) = headers.get((c - 1) / 2 - first_frame) else {
+                    break;
+                };
+                &header[..*len]
+            }
+            c => &batch.frames[(c - 1) / 2],
+        };
+        let bytes = if next == chunk {
+            &bytes[offset..]
+        } else {
+            bytes
+        };
+        if !bytes.is_empty() {
+            slices[used] = IoSlice::new(bytes);
+            used += 1;
+        }
+        next += 1;
+    }
+    (used, next)
 }
 
 #[cfg(test)]

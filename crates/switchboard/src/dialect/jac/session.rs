@@ -77,7 +77,9 @@ impl JacSession {
             ClientEvent::Client { client_ids, data } => {
                 publisher.publish(&Target::Clients(client_ids), &Delivery::from_raw_json(data));
             }
-            ClientEvent::ChangeUser { token } => self.change_user(token).await,
+            // Boxed: the account lookup behind it is the largest future a frame can start, and
+            // every idle connection's task would otherwise reserve room for it.
+            ClientEvent::ChangeUser { token } => Box::pin(self.change_user(token)).await,
             ClientEvent::Connection => self.send(frames::connection(&self.conn)),
             ClientEvent::Ping => self.send(frames::pong()),
         }
