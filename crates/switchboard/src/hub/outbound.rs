@@ -88,10 +88,16 @@ impl OutboundQueue {
             self.overflowed.notify_one();
             return PushOutcome::Overflowed { dropped, bytes };
         }
+        // Only the push that makes the queue non-empty wakes the task: until it drains, the
+        // wake-up it owes covers every frame queued after (a fan-out to busy connections then
+        // costs one lock and one vector push per recipient, no notification).
+        let was_empty = state.frames.is_empty();
         state.bytes += frame.len();
         state.frames.push(frame);
         drop(state);
-        self.ready.notify_one();
+        if was_empty {
+            self.ready.notify_one();
+        }
         PushOutcome::Queued
     }
 
@@ -133,30 +139,42 @@ impl OutboundQueue {
         self.state.lock().bytes
     }
 
-    /// Take everything queued. An empty batch without a close means "nothing to do yet". The
-    /// frames move out with the queue's buffer; hand it back with [`OutboundQueue::recycle`]
-    /// once written, so a busy connection reuses one buffer instead of allocating per batch.
+    /// Take everything queued. An empty batch without a close means "nothing to do yet".
     pub fn drain(&self) -> Batch {
+        self.drain_into_spare(Vec::new())
+    }
+
+    /// [`OutboundQueue::drain`], leaving `spare` (emptied) as the queue's buffer, so a busy
+    /// connection alternates two buffers instead of allocating one per batch. Give the batch's
+    /// buffer back with [`OutboundQueue::recycle`] once written.
+    pub fn drain_into_spare(&self, mut spare: Vec<Bytes>) -> Batch {
+        spare.clear();
         let mut state = self.state.lock();
         Batch {
-            frames: std::mem::take(&mut state.frames),
+            frames: std::mem::replace(&mut state.frames, spare),
             bytes: std::mem::take(&mut state.bytes),
             ping: std::mem::take(&mut state.ping),
             close: state.close,
         }
     }
 
-    /// Give back a drained batch's buffer for the next frames, unless a burst grew it (then it
-    /// is freed, so an idle connection does not keep a large buffer).
-    pub fn recycle(&self, mut frames: Vec<Bytes>) {
-        if frames.capacity() > RECYCLED_CAPACITY {
-            return;
-        }
+    /// Take back a written batch's buffer. Returns the spare for the next
+    /// [`OutboundQueue::drain_into_spare`] while frames are waiting (a busy connection keeps two
+    /// buffers); when none are, one buffer is kept, in the queue, and the spare is empty (an idle
+    /// connection keeps one small buffer). A buffer a burst grew is freed.
+    pub fn recycle(&self, mut frames: Vec<Bytes>) -> Vec<Bytes> {
         frames.clear();
+        if frames.capacity() > RECYCLED_CAPACITY {
+            return Vec::new();
+        }
         let mut state = self.state.lock();
-        if state.frames.capacity() == 0 {
+        if !state.frames.is_empty() {
+            return frames;
+        }
+        if state.frames.capacity() < frames.capacity() {
             state.frames = frames;
         }
+        Vec::new()
     }
 
     /// Resolves when something was pushed or a close was requested since the last drain.
@@ -216,5 +234,49 @@ mod tests {
             vec![Bytes::from_static(b"1"), Bytes::from_static(b"2")]
         );
         assert_eq!(batch.close, Some(close_code::GOING_AWAY));
+    }
+
+    #[test]
+    fn only_the_push_that_fills_an_empty_queue_wakes_the_task() {
+        use futures_util::FutureExt;
+        let queue = OutboundQueue::new(10, 1000);
+        queue.push(Bytes::from_static(b"1"));
+        queue.push(Bytes::from_static(b"2"));
+        assert!(
+            queue.ready().now_or_never().is_some(),
+            "the first push woke it"
+        );
+        assert!(
+            queue.ready().now_or_never().is_none(),
+            "the second owed no wake-up"
+        );
+        assert_eq!(queue.drain().frames.len(), 2, "one drain takes both");
+        queue.push(Bytes::from_static(b"3"));
+        assert!(
+            queue.ready().now_or_never().is_some(),
+            "empty again: the next push wakes"
+        );
+    }
+
+    #[test]
+    fn a_busy_connection_alternates_two_buffers_and_an_idle_one_keeps_one() {
+        let queue = OutboundQueue::new(10, 1000);
+        queue.push(Bytes::from_static(b"a"));
+        let batch = queue.drain_into_spare(Vec::with_capacity(8));
+        // Frames arrive while the batch is written: the connection is busy.
+        queue.push(Bytes::from_static(b"b"));
+        let spare = queue.recycle(batch.frames);
+        assert!(
+            spare.capacity() > 0,
+            "busy: the written buffer becomes the spare"
+        );
+        let batch = queue.drain_into_spare(spare);
+        assert_eq!(batch.frames, vec![Bytes::from_static(b"b")]);
+        let spare = queue.recycle(batch.frames);
+        assert_eq!(
+            spare.capacity(),
+            0,
+            "idle: its one buffer stays in the queue"
+        );
     }
 }
