@@ -31,6 +31,8 @@ pub enum PushOutcome {
 #[derive(Debug, Default)]
 struct QueueState {
     frames: Vec<Bytes>,
+    /// The second buffer of a busy connection, swapped in at each drain (see `recycle`).
+    spare: Vec<Bytes>,
     bytes: usize,
     /// A WebSocket ping is due (set by the heartbeat sweep).
     ping: bool,
@@ -139,17 +141,12 @@ impl OutboundQueue {
         self.state.lock().bytes
     }
 
-    /// Take everything queued. An empty batch without a close means "nothing to do yet".
+    /// Take everything queued. An empty batch without a close means "nothing to do yet". The
+    /// frames move out with the queue's buffer and the spare buffer, if any, takes its place;
+    /// give the batch's buffer back with [`OutboundQueue::recycle`] once written.
     pub fn drain(&self) -> Batch {
-        self.drain_into_spare(Vec::new())
-    }
-
-    /// [`OutboundQueue::drain`], leaving `spare` (emptied) as the queue's buffer, so a busy
-    /// connection alternates two buffers instead of allocating one per batch. Give the batch's
-    /// buffer back with [`OutboundQueue::recycle`] once written.
-    pub fn drain_into_spare(&self, mut spare: Vec<Bytes>) -> Batch {
-        spare.clear();
         let mut state = self.state.lock();
+        let spare = std::mem::take(&mut state.spare);
         Batch {
             frames: std::mem::replace(&mut state.frames, spare),
             bytes: std::mem::take(&mut state.bytes),
@@ -158,23 +155,21 @@ impl OutboundQueue {
         }
     }
 
-    /// Take back a written batch's buffer. Returns the spare for the next
-    /// [`OutboundQueue::drain_into_spare`] while frames are waiting (a busy connection keeps two
-    /// buffers); when none are, one buffer is kept, in the queue, and the spare is empty (an idle
-    /// connection keeps one small buffer). A buffer a burst grew is freed.
-    pub fn recycle(&self, mut frames: Vec<Bytes>) -> Vec<Bytes> {
+    /// Take back a written batch's buffer. While frames are waiting it becomes the spare for the
+    /// next drain (a busy connection alternates two buffers and allocates none per batch); when
+    /// none are, only one buffer is kept (an idle connection holds one small buffer). A buffer
+    /// a burst grew is freed.
+    pub fn recycle(&self, mut frames: Vec<Bytes>) {
         frames.clear();
         if frames.capacity() > RECYCLED_CAPACITY {
-            return Vec::new();
+            return;
         }
         let mut state = self.state.lock();
         if !state.frames.is_empty() {
-            return frames;
-        }
-        if state.frames.capacity() < frames.capacity() {
+            state.spare = frames;
+        } else if state.frames.capacity() < frames.capacity() {
             state.frames = frames;
         }
-        Vec::new()
     }
 
     /// Resolves when something was pushed or a close was requested since the last drain.
@@ -262,21 +257,27 @@ mod tests {
     fn a_busy_connection_alternates_two_buffers_and_an_idle_one_keeps_one() {
         let queue = OutboundQueue::new(10, 1000);
         queue.push(Bytes::from_static(b"a"));
-        let batch = queue.drain_into_spare(Vec::with_capacity(8));
+        let first = queue.drain();
         // Frames arrive while the batch is written: the connection is busy.
         queue.push(Bytes::from_static(b"b"));
-        let spare = queue.recycle(batch.frames);
-        assert!(
-            spare.capacity() > 0,
-            "busy: the written buffer becomes the spare"
-        );
-        let batch = queue.drain_into_spare(spare);
-        assert_eq!(batch.frames, vec![Bytes::from_static(b"b")]);
-        let spare = queue.recycle(batch.frames);
+        let first_buffer = first.frames.as_ptr();
+        queue.recycle(first.frames);
+        let second = queue.drain();
+        assert_eq!(second.frames, vec![Bytes::from_static(b"b")]);
+        queue.recycle(second.frames);
+        queue.push(Bytes::from_static(b"c"));
+        let third = queue.drain();
         assert_eq!(
-            spare.capacity(),
-            0,
-            "idle: its one buffer stays in the queue"
+            third.frames.as_ptr(),
+            first_buffer,
+            "busy: the first buffer came back as the spare"
+        );
+        queue.recycle(third.frames);
+        let state = queue.state.lock();
+        assert_eq!(state.spare.capacity(), 0, "idle: no spare is kept");
+        assert!(
+            state.frames.capacity() > 0,
+            "idle: one buffer, in the queue"
         );
     }
 }

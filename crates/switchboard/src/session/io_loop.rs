@@ -45,8 +45,6 @@ pub async fn drive<S, H>(
     H: Session,
 {
     let metrics = hub.metrics().clone();
-    // The outbound buffer not in the queue, while the connection is busy (see `recycle`).
-    let mut spare = Vec::new();
     let close = loop {
         if socket.has_queued_control() {
             // A pong the reader queued; it goes out with the next batch.
@@ -54,7 +52,7 @@ pub async fn drive<S, H>(
         }
         tokio::select! {
             () = conn.outbound.ready() => {
-                let batch = conn.outbound.drain_into_spare(std::mem::take(&mut spare));
+                let batch = conn.outbound.drain();
                 Metrics::sub(&metrics.outbound_queued_bytes, batch.bytes as u64);
                 if !batch.frames.is_empty() || batch.ping || socket.has_queued_control() {
                     match write_batch(&mut socket, &conn, &batch, slow_consumer_grace).await {
@@ -64,7 +62,7 @@ pub async fn drive<S, H>(
                         BatchOutcome::Stuck => break Ending::SlowConsumerHangup,
                     }
                 }
-                spare = conn.outbound.recycle(batch.frames);
+                conn.outbound.recycle(batch.frames);
                 if let Some(code) = batch.close {
                     break Ending::Close(code);
                 }
