@@ -67,6 +67,11 @@ impl Connection {
         }
     }
 
+    /// This connection's process-unique key (see [`ConnKey`]).
+    pub fn key(&self) -> ConnKey {
+        self.key
+    }
+
     pub fn client_id(&self) -> &Arc<str> {
         &self.client_id
     }

@@ -54,6 +54,9 @@ pub struct Delivery {
     sender: Option<Arc<str>>,
     /// The sender's username, when a client did and it has one.
     sender_name: Option<Arc<str>>,
+    /// A connection of this node that must not receive it (the sender, for "everyone but me"
+    /// sends). Keys are per node, so a copy relayed to another node excludes no one there.
+    except: Option<super::ConnKey>,
     /// Frames of route-independent encoders, by dialect.
     encoded: [OnceLock<Bytes>; MAX_DIALECTS],
 }
@@ -66,6 +69,7 @@ impl Delivery {
             event: None,
             sender: None,
             sender_name: None,
+            except: None,
             encoded: Default::default(),
         }
     }
@@ -88,6 +92,17 @@ impl Delivery {
         self
     }
 
+    /// Skip one connection of this node (the sender) when delivering.
+    pub fn excluding(mut self, conn: super::ConnKey) -> Self {
+        self.except = Some(conn);
+        self
+    }
+
+    /// The connection this delivery skips on this node, if any.
+    pub fn excluded(&self) -> Option<super::ConnKey> {
+        self.except
+    }
+
     /// The same message with an empty frame cache, as another node receives it.
     pub fn relayed(&self) -> Self {
         Self {
@@ -95,6 +110,7 @@ impl Delivery {
             event: self.event.clone(),
             sender: self.sender.clone(),
             sender_name: self.sender_name.clone(),
+            except: None,
             encoded: Default::default(),
         }
     }
@@ -139,6 +155,11 @@ impl<'a> FrameCache<'a> {
             encoders,
             per_route: Default::default(),
         }
+    }
+
+    /// Whether the delivery skips this connection.
+    pub(crate) fn excludes(&self, conn: super::ConnKey) -> bool {
+        self.delivery.except == Some(conn)
     }
 
     /// Forget route-specific frames (the fan-out moved to another channel).

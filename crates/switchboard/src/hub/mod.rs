@@ -478,6 +478,9 @@ impl Hub {
 
     /// Deliver to one connection known by handle (`notify_self`).
     pub fn deliver_to_connection(&self, conn: &Connection, delivery: &Delivery) -> bool {
+        if delivery.excluded() == Some(conn.key) {
+            return false;
+        }
         let mut frames = FrameCache::new(delivery, &self.encoders);
         let frame = frames.frame(conn.dialect(), &Route::default());
         self.push_frame(conn, frame)
@@ -518,6 +521,9 @@ struct Fanout<'a> {
 
 impl Fanout<'_> {
     fn send(&mut self, conn: &Connection, route: &Route<'_>) {
+        if self.frames.excludes(conn.key) {
+            return;
+        }
         let frame = self.frames.frame(conn.dialect(), route);
         if self.hub.enqueue(conn, frame, &mut self.tally) {
             self.delivered += 1;

@@ -53,6 +53,23 @@ fn each_target_reaches_exactly_its_connections() {
 }
 
 #[test]
+fn an_excluded_connection_is_skipped_on_this_node_only() {
+    let hub = hub(UNLIMITED);
+    let sender = connect(&hub, 0, Identity::public(), &["room"]);
+    let other = connect(&hub, 0, Identity::public(), &["room"]);
+    let send = delivery("m").excluding(sender.key());
+    assert_eq!(
+        hub.deliver(&Target::Channels(vec!["room".into()]), &send),
+        1
+    );
+    assert!(!hub.deliver_to_connection(&sender, &send));
+    assert_eq!(frames(&sender), Vec::<String>::new());
+    assert_eq!(frames(&other), vec!["m"]);
+    // Another node's copy excludes no one there.
+    assert_eq!(send.relayed().excluded(), None);
+}
+
+#[test]
 fn a_frame_is_encoded_once_per_dialect_and_channel_and_shared() {
     let hub = hub(UNLIMITED);
     let verbatim: Vec<_> = (0..3)
