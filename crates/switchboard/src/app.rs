@@ -17,12 +17,15 @@ use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::dialect::jac::JacDialect;
+use crate::external_token::ExternalTokens;
+use crate::http::api::{ApiKeys, SeenIds};
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::notify::{Notifier, Publisher};
 use crate::presence::{LocalPresence, Presence};
 use crate::stats::Metrics;
 use crate::store::{AccountStore, StoreError};
 use crate::throttle::AccountThrottles;
+use crate::upstream::Upstreams;
 use crate::walker::{Walker, WalkerRegistry};
 
 /// Why an app could not start.
@@ -77,9 +80,34 @@ impl SwitchboardBuilder {
         std::fs::create_dir_all(&config.data_dir)?;
         let secret = load_or_create_secret(config.auth.token_secret.as_deref(), &config.data_dir)?;
         let store = AccountStore::open(&config.accounts_database_url()).await?;
-        let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
+        let external = ExternalTokens::from_config(&config.jwt).map_err(StartError::Config)?;
+        let auth =
+            Authenticator::new(&secret, config.auth.token_ttl_secs, store).with_external(external);
         let accounts = Accounts::new(auth, config.auth.min_password_len, &config.accounts);
         let account_throttles = AccountThrottles::new(&config.accounts);
+        let node_id = crate::ids::new_object_id();
+        let upstreams =
+            Arc::new(Upstreams::new(&config.upstream, &node_id).map_err(StartError::Config)?);
+        let mut walkers = self.walkers;
+        if !config.walkers.is_empty() && config.upstream.secret.as_deref().unwrap_or("").is_empty()
+        {
+            return Err(StartError::Config(
+                "[[walker]] upstreams need upstream.secret (the key the backend checks requests with)".into(),
+            ));
+        }
+        let api_keys = config
+            .api_keys
+            .iter()
+            .map(|k| k.resolve().map(|key| (k.name.clone(), key)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartError::Config)?;
+        for definition in &config.walkers {
+            walkers.insert(crate::upstream::walker(
+                definition,
+                upstreams.clone(),
+                config.limits.max_ids_per_event,
+            ));
+        }
         if self.dialects.len() > MAX_DIALECTS {
             return Err(StartError::Config(format!(
                 "at most {MAX_DIALECTS} dialects can be registered"
@@ -100,7 +128,7 @@ impl SwitchboardBuilder {
         ));
         let broker = self
             .broker
-            .unwrap_or_else(|| Arc::new(SingleNode::new(crate::ids::new_object_id())));
+            .unwrap_or_else(|| Arc::new(SingleNode::new(node_id)));
         if let Some(interest) = broker.interest() {
             hub.observe_channels(interest);
         }
@@ -112,7 +140,9 @@ impl SwitchboardBuilder {
                 config,
                 hub,
                 publisher,
-                walkers: self.walkers,
+                walkers,
+                api_keys: ApiKeys::new(api_keys),
+                seen_ids: SeenIds::default(),
                 dialects: self.dialects,
                 presence,
                 accounts,
@@ -138,6 +168,10 @@ pub(crate) struct Shared {
     pub(crate) hub: Arc<Hub>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) walkers: WalkerRegistry,
+    /// Keys of the server API.
+    pub(crate) api_keys: ApiKeys,
+    /// Publish items' idempotency keys of the last two minutes.
+    pub(crate) seen_ids: SeenIds,
     /// Registered dialects; a connection's [`DialectId`] is its dialect's position here.
     pub(crate) dialects: Vec<Arc<dyn Dialect>>,
     pub(crate) presence: Arc<dyn Presence>,

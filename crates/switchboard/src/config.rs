@@ -33,6 +33,15 @@ pub struct Config {
     pub permessage_deflate: bool,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub jwt: JwtConfig,
+    /// Keys of the server API (`/api/publish`, `/api/info`): `[[api_key]]` tables.
+    #[serde(rename = "api_key")]
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// How upstream (HTTP) handlers are called.
+    pub upstream: UpstreamConfig,
+    /// Walkers served by an upstream: `[[walker]]` tables.
+    #[serde(rename = "walker")]
+    pub walkers: Vec<UpstreamWalker>,
     pub accounts: AccountsConfig,
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
@@ -50,6 +59,10 @@ impl Default for Config {
             permessage_deflate: true,
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            jwt: JwtConfig::default(),
+            api_keys: Vec::new(),
+            upstream: UpstreamConfig::default(),
+            walkers: Vec::new(),
             accounts: AccountsConfig::default(),
             limits: Limits::default(),
             heartbeat: HeartbeatConfig::default(),
@@ -93,6 +106,143 @@ impl Default for HttpConfig {
             cors_max_age_secs: 600,
         }
     }
+}
+
+/// Tokens minted by the team's own identity provider, accepted beside Switchboard's own (see
+/// [`crate::external_token`]). Any subset of the three keys may be set; none set: off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Shared secret of HS256 tokens (those without a `kid`). Default: none.
+    pub hs256_secret: Option<String>,
+    /// PEM public key (RSA for RS256, P-256 for ES256) of tokens without a `kid`. Default: none.
+    pub public_key_pem: Option<PathBuf>,
+    /// Key set of tokens with a `kid`; `https://`, or `http://` on a loopback host. Fetched on
+    /// first use, refetched on an unknown `kid` at most every 30 s and when an hour old.
+    /// Default: none.
+    pub jwks_url: Option<String>,
+    /// Claim holding the user id. Default `sub`.
+    pub user_id_claim: String,
+    /// Claim holding the username; a token without it uses the user id. Default
+    /// `preferred_username`.
+    pub username_claim: String,
+    /// Claim holding the roles: an array of strings or one space-separated string. Default
+    /// `roles`.
+    pub roles_claim: String,
+    /// Required `aud` of external tokens; empty: `aud` is not checked. Default empty.
+    pub audience: String,
+    /// Required `iss` of external tokens; empty: `iss` is not checked. Default empty.
+    pub issuer: String,
+    /// Clock skew allowed when checking `exp` and `nbf`, in seconds. Default 30.
+    pub leeway_s: u64,
+    /// Shortest time between two key-set fetches caused by tokens naming an unknown `kid`, in
+    /// seconds: forged `kid`s cannot make the server hammer the issuer. Default 30.
+    pub jwks_min_refetch_s: u64,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            hs256_secret: None,
+            public_key_pem: None,
+            jwks_url: None,
+            user_id_claim: "sub".into(),
+            username_claim: "preferred_username".into(),
+            roles_claim: "roles".into(),
+            audience: String::new(),
+            issuer: String::new(),
+            leeway_s: 30,
+            jwks_min_refetch_s: 30,
+        }
+    }
+}
+
+/// One key of the server API. `key` or `key_env` (the name of an environment variable holding
+/// it), not both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Shown in logs and used to scope idempotency keys.
+    pub name: String,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+}
+
+impl ApiKeyConfig {
+    /// The key itself, read from the environment for `key_env`.
+    pub fn resolve(&self) -> Result<String, String> {
+        let key = match (&self.key, &self.key_env) {
+            (Some(key), None) => key.clone(),
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                format!(
+                    "api_key `{}`: environment variable {var} is not set",
+                    self.name
+                )
+            })?,
+            _ => {
+                return Err(format!(
+                    "api_key `{}`: set exactly one of `key` and `key_env`",
+                    self.name
+                ));
+            }
+        };
+        if key.len() < 16 {
+            return Err(format!(
+                "api_key `{}`: the key must be at least 16 characters",
+                self.name
+            ));
+        }
+        Ok(key)
+    }
+}
+
+/// Calls to the team's own backend (see [`crate::upstream`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// HMAC-SHA256 key of the `X-Switchboard-Signature` header. Required when any upstream is
+    /// configured. Default: none.
+    pub secret: Option<String>,
+    /// Longest wait for an upstream's answer, in milliseconds; then `upstream_timeout`.
+    /// Default 5000.
+    pub timeout_ms: u64,
+    /// Upstream calls in flight at once on this node; one more fails at once with
+    /// `upstream_busy`. Default 256.
+    pub max_in_flight: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            timeout_ms: 5000,
+            max_in_flight: 256,
+        }
+    }
+}
+
+/// A walker whose body is the team's backend: `[[walker]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamWalker {
+    pub name: String,
+    /// Where it may be called: `"websocket"`, `"post"`, `"get"`. Default websocket and post.
+    #[serde(default = "default_walker_methods")]
+    pub methods: Vec<crate::walker::Method>,
+    /// Callable without a login. Default false.
+    #[serde(default)]
+    pub public: bool,
+    /// The URL Switchboard POSTs each call to.
+    pub upstream: String,
+}
+
+fn default_walker_methods() -> Vec<crate::walker::Method> {
+    vec![
+        crate::walker::Method::WebSocket,
+        crate::walker::Method::Post,
+    ]
 }
 
 /// Tokens and passwords.

@@ -62,6 +62,23 @@ error_codes! {
     /// The server is shutting down: new walker calls and upgrades are refused.
     SHUTTING_DOWN = "shutting_down",
 
+    // The server API for backends (`/api/*`).
+    /// The API key is missing or wrong (one answer for both; HTTP 401).
+    INVALID_API_KEY = "invalid_api_key",
+    /// Too many idempotency keys remembered in the last two minutes; retry the item later.
+    IDEMPOTENCY_FULL = "idempotency_full",
+
+    // Upstream (HTTP) handlers.
+    /// The upstream did not answer within `upstream.timeout_ms` (REST: 504).
+    UPSTREAM_TIMEOUT = "upstream_timeout",
+    /// The upstream answered non-2xx, could not be reached, or answered a body of the wrong
+    /// shape (REST: 502).
+    UPSTREAM_ERROR = "upstream_error",
+    /// The upstream's circuit is open after repeated failures; retry later (REST: 503).
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable",
+    /// More upstream calls in flight than `upstream.max_in_flight` (REST: 503).
+    UPSTREAM_BUSY = "upstream_busy",
+
     // Tokens and accounts.
     /// The token is malformed, signed with another key, or names no account.
     TOKEN_INVALID = "token_invalid",

@@ -59,6 +59,19 @@ impl Identity {
         }))
     }
 
+    /// A user vouched for by an external token (the team's own identity provider): no account
+    /// here, no email. Its Jac `root_id` is `n::` + its user id, the same on every node.
+    pub fn external(user_id: String, username: String, roles: Vec<String>) -> Self {
+        Identity(Arc::new(IdentityData {
+            user_id: Arc::from(user_id),
+            authenticated: true,
+            username: Some(username),
+            email: None,
+            roles,
+            root_id: OnceLock::new(),
+        }))
+    }
+
     pub fn is_authenticated(&self) -> bool {
         self.0.authenticated
     }

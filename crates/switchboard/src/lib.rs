@@ -16,8 +16,13 @@
 //! - [`presence`]: members of a channel, across nodes.
 //! - [`ws`]: the WebSocket protocol itself.
 //! - [`walker`]: walker definitions, their registry and the one call path (WebSocket and REST).
-//! - [`notify`]: `notify_users` / `notify_channels` / `notify_clients` / `notify_self` / `broadcast`.
-//! - [`auth`]: issuing and verifying tokens; [`identity`]: who a caller is, dialect-neutral.
+//! - [`notify`]: `notify_users` / `notify_channels` / `notify_clients` / `notify_self` / `broadcast`;
+//!   [`publish`]: a backend's publish item (target, event, data) as the HTTP API carries it.
+//! - [`upstream`]: handlers served by the team's own backend over signed HTTP, bounded
+//!   (timeout, in-flight limit, circuit breaker).
+//! - [`auth`]: issuing and verifying tokens; [`external_token`]: tokens from the team's own
+//!   identity provider (HS256, RS256/ES256 by PEM or JWKS); [`identity`]: who a caller is,
+//!   dialect-neutral.
 //! - [`accounts`]: registration, login, revocation, roles; [`store`]: where accounts live;
 //!   [`hashing`]: bounded password hashing; [`throttle`]: attempt budgets per address and email.
 //! - [`http`]: the axum router: dialect routes, REST walkers, accounts, metrics, origin policy.
@@ -39,6 +44,7 @@ pub mod close_code;
 pub mod config;
 pub mod dialect;
 pub mod error_code;
+pub mod external_token;
 pub mod hashing;
 pub mod heartbeat;
 pub mod http;
@@ -48,6 +54,7 @@ pub mod ids;
 pub mod json;
 pub mod notify;
 pub mod presence;
+pub mod publish;
 pub mod rate_limit;
 pub mod session;
 pub mod shutdown;
@@ -55,6 +62,7 @@ pub mod stats;
 pub mod store;
 pub mod throttle;
 pub mod token_bucket;
+pub mod upstream;
 pub mod walker;
 pub mod ws;
 

@@ -63,6 +63,17 @@ impl Notifier {
         Self { publisher, origin }
     }
 
+    /// The client id of the connection that called this walker; `None` over REST.
+    pub fn origin_client_id(&self) -> Option<&str> {
+        self.origin.as_deref().map(|conn| &**conn.client_id())
+    }
+
+    /// Deliver an already-built message (a publish item) here and on every other node.
+    /// Returns the local recipient count.
+    pub fn publish(&self, target: &Target, delivery: &Delivery) -> usize {
+        self.publisher.publish(target, delivery)
+    }
+
     /// Send to the connection that called this walker. A no-op outside a WebSocket call.
     pub fn notify_self<T: Serialize + ?Sized>(&self, data: &T) {
         let Some(origin) = &self.origin else {

@@ -21,6 +21,11 @@ macro_rules! metrics {
         }
 
         impl Metrics {
+            /// Time since this process started counting.
+            pub fn uptime(&self) -> std::time::Duration {
+                self.started.elapsed()
+            }
+
             /// Prometheus text exposition of every metric.
             pub fn render(&self) -> String {
                 let mut out = String::new();

@@ -2,6 +2,7 @@
 //! [`axum::Router`] an app can serve alone or merge into its own.
 
 mod accounts;
+pub(crate) mod api;
 mod body;
 mod cors;
 mod echo;
@@ -40,8 +41,13 @@ pub fn router(app: Switchboard) -> Router {
             app.clone(),
             cors::cors,
         ));
+    // Server-to-server calls from the team's backend, behind API keys; no browser origin policy.
+    let backend = Router::new()
+        .route("/api/publish", post(api::publish))
+        .route("/api/info", get(api::info));
     router
         .merge(api)
+        .merge(backend)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)

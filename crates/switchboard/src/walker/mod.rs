@@ -40,8 +40,9 @@ use crate::notify::Notifier;
 /// What a walker reports: the `reports` array of its reply.
 pub type Reports = Vec<serde_json::Value>;
 
-/// How a walker may be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a walker may be reached (in a config file: `"websocket"`, `"post"`, `"get"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     /// A `{"type":"walker"}` event on a WebSocket.
     WebSocket,
@@ -77,6 +78,8 @@ pub struct Call<C> {
 pub struct WalkerError {
     code: &'static str,
     message: String,
+    /// The HTTP status of the REST answer; 400 when not set.
+    status: Option<http::StatusCode>,
 }
 
 impl WalkerError {
@@ -85,6 +88,7 @@ impl WalkerError {
         Self {
             code: "walker_failed",
             message: message.into(),
+            status: None,
         }
     }
 
@@ -93,6 +97,7 @@ impl WalkerError {
         Self {
             code,
             message: message.into(),
+            status: None,
         }
     }
 
@@ -102,6 +107,17 @@ impl WalkerError {
         Self {
             code: "walker_failed",
             message: "internal error".into(),
+            status: None,
+        }
+    }
+
+    /// The walker's upstream failed; the caller sees the upstream code and, over REST, its
+    /// status (504, 502 or 503).
+    pub fn upstream(err: crate::upstream::UpstreamError) -> Self {
+        Self {
+            code: err.code(),
+            message: err.to_string(),
+            status: Some(err.http_status()),
         }
     }
 
@@ -111,6 +127,11 @@ impl WalkerError {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The HTTP status of the REST answer.
+    pub fn http_status(&self) -> http::StatusCode {
+        self.status.unwrap_or(http::StatusCode::BAD_REQUEST)
     }
 }
 
@@ -177,7 +198,7 @@ impl InvokeError {
             InvokeError::InvalidContext(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvokeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             InvokeError::TooManyInflight(_) => StatusCode::TOO_MANY_REQUESTS,
-            InvokeError::Failed(_) => StatusCode::BAD_REQUEST,
+            InvokeError::Failed(e) => e.http_status(),
         }
     }
 }

@@ -63,12 +63,23 @@ impl Dialect for JacDialect {
     }
 }
 
-/// Jac Cloud sends a notification's payload as the whole frame.
+/// Jac Cloud sends a notification's payload as the whole frame. A delivery that names an event
+/// (a backend's publish item) becomes `{"type":<event>,"data":<payload>}`.
 #[derive(Debug)]
 struct Verbatim;
 
 impl FrameEncoder for Verbatim {
     fn encode(&self, delivery: &Delivery, _route: &Route<'_>) -> Bytes {
-        delivery.payload().clone()
+        let Some(event) = delivery.event() else {
+            return delivery.payload().clone();
+        };
+        let event = serde_json::to_string(event).unwrap_or_else(|_| "\"message\"".into());
+        let mut frame = Vec::with_capacity(event.len() + delivery.payload().len() + 20);
+        frame.extend_from_slice(b"{\"type\":");
+        frame.extend_from_slice(event.as_bytes());
+        frame.extend_from_slice(b",\"data\":");
+        frame.extend_from_slice(delivery.payload());
+        frame.push(b'}');
+        Bytes::from(frame)
     }
 }

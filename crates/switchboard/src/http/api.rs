@@ -1,0 +1,201 @@
+//! The server API for backends in any language, behind API keys (`[[api_key]]`):
+//! `POST /api/publish` (one item or a batch; see [`crate::publish`]) and `GET /api/info`.
+//!
+//! Keys are compared in constant time, every configured key each time, so neither the answer
+//! nor its timing tells a missing key from a wrong one or which key was nearly right.
+//! Idempotency keys (`"id"`) are remembered per API key for [`IDEMPOTENCY_WINDOW`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use dashmap::DashMap;
+use http::{HeaderMap, Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::body::read_bytes;
+use super::error::ApiError;
+use crate::app::Switchboard;
+use crate::error_code;
+use crate::publish::{ItemError, parse_item};
+
+/// How long a publish item's `id` is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(120);
+/// Most idempotency keys remembered at once on a node; an item with a new key beyond it is
+/// refused (`idempotency_full`) rather than delivered without its guarantee.
+pub const MAX_IDEMPOTENCY_KEYS: usize = 100_000;
+/// Most items in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// The configured API keys, resolved at start.
+#[derive(Debug, Default)]
+pub struct ApiKeys {
+    keys: Vec<(Arc<str>, Vec<u8>)>,
+}
+
+impl ApiKeys {
+    pub fn new(keys: Vec<(String, String)>) -> Self {
+        Self {
+            keys: keys
+                .into_iter()
+                .map(|(name, key)| (Arc::from(name), key.into_bytes()))
+                .collect(),
+        }
+    }
+
+    /// The name of the key `presented` matches, comparing against every key in constant time.
+    fn authenticate(&self, presented: &[u8]) -> Option<Arc<str>> {
+        let mut found = None;
+        for (name, key) in &self.keys {
+            if constant_time_eq(key, presented) && !key.is_empty() {
+                found = Some(name.clone());
+            }
+        }
+        found
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Idempotency keys seen in the last [`IDEMPOTENCY_WINDOW`], per API key.
+#[derive(Debug, Default)]
+pub struct SeenIds {
+    seen: DashMap<(Arc<str>, String), Instant>,
+}
+
+enum Seen {
+    New,
+    Duplicate,
+    Full,
+}
+
+impl SeenIds {
+    fn check_and_remember(&self, api_key: &Arc<str>, id: &str) -> Seen {
+        let now = Instant::now();
+        if self.seen.len() >= MAX_IDEMPOTENCY_KEYS {
+            self.seen
+                .retain(|_, at| now.duration_since(*at) < IDEMPOTENCY_WINDOW);
+        }
+        let full = self.seen.len() >= MAX_IDEMPOTENCY_KEYS;
+        match self.seen.entry((api_key.clone(), id.to_owned())) {
+            dashmap::Entry::Occupied(mut entry) => {
+                if now.duration_since(*entry.get()) < IDEMPOTENCY_WINDOW {
+                    Seen::Duplicate
+                } else {
+                    entry.insert(now);
+                    Seen::New
+                }
+            }
+            dashmap::Entry::Vacant(_) if full => Seen::Full,
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(now);
+                Seen::New
+            }
+        }
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        error_code::INVALID_API_KEY,
+        "a valid API key is required: `Authorization: Bearer <key>`",
+    )
+}
+
+/// The API key a request presents, by name; 401 when missing or wrong (one answer for both).
+fn api_key(app: &Switchboard, headers: &HeaderMap) -> Result<Arc<str>, ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(crate::auth::strip_bearer)
+        .unwrap_or("");
+    app.shared
+        .api_keys
+        .authenticate(presented.as_bytes())
+        .ok_or_else(unauthorized)
+}
+
+/// `POST /api/publish`.
+pub async fn publish(
+    State(app): State<Switchboard>,
+    request: Request<Body>,
+) -> Result<Json<Value>, ApiError> {
+    let key = api_key(&app, request.headers())?;
+    let limit = app.config().limits.max_http_body_bytes;
+    let bytes = read_bytes(request.into_body(), limit).await?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|err| {
+        ApiError::bad_request(
+            error_code::INVALID_JSON,
+            format!("body is not valid JSON: {err}"),
+        )
+    })?;
+    match &body {
+        Value::Object(_) => Ok(Json(publish_one(&app, &key, &body))),
+        Value::Array(items) if items.len() > MAX_BATCH => Err(ApiError::bad_request(
+            error_code::TOO_MANY_IDS,
+            format!("a batch holds at most {MAX_BATCH} items"),
+        )),
+        Value::Array(items) => {
+            let results: Vec<Value> = items
+                .iter()
+                .map(|item| publish_one(&app, &key, item))
+                .collect();
+            Ok(Json(json!({ "results": results })))
+        }
+        _ => Err(ApiError::bad_request(
+            error_code::NOT_AN_OBJECT,
+            "body must be a publish item (object) or a batch (array)",
+        )),
+    }
+}
+
+/// One item's answer: `{"delivered","relayed"}`, `{"delivered":0,"duplicate":true}` or
+/// `{"error","code"}`.
+fn publish_one(app: &Switchboard, key: &Arc<str>, item: &Value) -> Value {
+    let parsed = match parse_item(item, app.config().limits.max_ids_per_event) {
+        Ok(parsed) => parsed,
+        Err(ItemError { code, message }) => return json!({"error": message, "code": code}),
+    };
+    if let Some(id) = &parsed.id {
+        match app.shared.seen_ids.check_and_remember(key, id) {
+            Seen::New => {}
+            Seen::Duplicate => return json!({"delivered": 0, "duplicate": true}),
+            Seen::Full => {
+                return json!({
+                    "error": "too many idempotency keys in the last two minutes; retry later",
+                    "code": error_code::IDEMPOTENCY_FULL,
+                });
+            }
+        }
+    }
+    let delivered = app
+        .shared
+        .publisher
+        .publish(&parsed.target, &parsed.delivery);
+    json!({"delivered": delivered, "relayed": false})
+}
+
+/// `GET /api/info`: this node's figures.
+pub async fn info(
+    State(app): State<Switchboard>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    api_key(&app, &headers)?;
+    let connections = app.hub().connection_count();
+    Ok(Json(json!({
+        "nodes": [{
+            "node_id": app.node_id(),
+            "connections": connections,
+            "uptime": app.metrics().uptime().as_secs(),
+        }],
+        "connections": connections,
+    })))
+}

@@ -1,0 +1,272 @@
+//! The server API for backends in any language: `POST /api/publish` (one item or a batch) and
+//! `GET /api/info`, behind API keys, with idempotency keys.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+use switchboard::config::ApiKeyConfig;
+use switchboard_client::{ConnectOptions, JacClient, http};
+
+const BACKEND_KEY: &str = "backend-key-0123456789";
+const OTHER_KEY: &str = "other-key-0123456789ab";
+
+async fn server() -> TestServer {
+    TestServer::start_with(|config| {
+        config.api_keys = vec![
+            ApiKeyConfig {
+                name: "backend".into(),
+                key: Some(BACKEND_KEY.into()),
+                key_env: None,
+            },
+            ApiKeyConfig {
+                name: "other".into(),
+                key: Some(OTHER_KEY.into()),
+                key_env: None,
+            },
+        ];
+        config.limits.max_http_body_bytes = 4096;
+    })
+    .await
+}
+
+async fn publish(server: &TestServer, key: Option<&str>, body: &Value) -> (u16, Value) {
+    let response = http::post_json(&server.addr, "/api/publish", body, key)
+        .await
+        .expect("request");
+    (response.status, response.json())
+}
+
+async fn raw_publish(server: &TestServer, body: &str) -> (u16, Value) {
+    let response = http::request(
+        &server.addr,
+        "POST",
+        "/api/publish",
+        &[
+            ("Authorization", &format!("Bearer {BACKEND_KEY}")),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .await
+    .expect("request");
+    (response.status, response.json())
+}
+
+async fn quiet(client: &mut JacClient) {
+    assert!(
+        client
+            .is_silent_for(std::time::Duration::from_millis(200))
+            .await,
+        "no other frame"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_key_gets_one_answer() {
+    let server = server().await;
+    let item = json!({"target": {"all": true}, "event": "e", "data": 1});
+    let (missing, missing_body) = publish(&server, None, &item).await;
+    let (wrong, wrong_body) = publish(&server, Some("backend-key-0123456788"), &item).await;
+    let (short, short_body) = publish(&server, Some("b"), &item).await;
+    assert_eq!((missing, wrong, short), (401, 401, 401));
+    assert_eq!(missing_body, wrong_body);
+    assert_eq!(missing_body, short_body);
+    assert_eq!(missing_body["code"], "invalid_api_key");
+    let info = http::get(&server.addr, "/api/info", None)
+        .await
+        .expect("info");
+    assert_eq!(info.status, 401);
+}
+
+#[tokio::test]
+async fn an_item_reaches_each_target_form_in_the_jac_shape() {
+    let server = server().await;
+    let (token, user) = server.user("pub@example.com").await;
+    let user_id = user["id"].as_str().expect("id").to_owned();
+    let root_id = format!("n::{}", user["root_id"].as_str().expect("root id"));
+    let mut member = server
+        .connect_with(ConnectOptions::bearer(token).channel("room"))
+        .await;
+    let mut other = server.connect().await;
+
+    let (status, body) = publish(
+        &server,
+        Some(BACKEND_KEY),
+        &json!({"target": {"channels": ["room"]}, "event": "greeting", "data": {"hi": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"delivered": 1, "relayed": false}));
+    assert_eq!(
+        member.recv_json().await.expect("frame"),
+        json!({"type": "greeting", "data": {"hi": 1}})
+    );
+
+    for target in [json!({"users": [user_id]}), json!({"users": [root_id]})] {
+        let (_, body) = publish(
+            &server,
+            Some(BACKEND_KEY),
+            &json!({"target": target, "event": "direct", "data": "x"}),
+        )
+        .await;
+        assert_eq!(body["delivered"], 1, "{body}");
+        assert_eq!(
+            member.recv_json().await.expect("frame"),
+            json!({"type": "direct", "data": "x"})
+        );
+    }
+    let (_, body) = publish(
+        &server,
+        Some(BACKEND_KEY),
+        &json!({"target": {"clients": [other.info.client_id]}, "event": "only", "data": null}),
+    )
+    .await;
+    assert_eq!(body["delivered"], 1, "{body}");
+    assert_eq!(
+        other.recv_json().await.expect("frame"),
+        json!({"type": "only", "data": null})
+    );
+    let (_, body) = publish(
+        &server,
+        Some(BACKEND_KEY),
+        &json!({"target": {"all": true}, "event": "everyone", "data": [1, 2]}),
+    )
+    .await;
+    assert_eq!(body["delivered"], 2, "{body}");
+    for client in [&mut member, &mut other] {
+        assert_eq!(
+            client.recv_json().await.expect("frame"),
+            json!({"type": "everyone", "data": [1, 2]})
+        );
+        quiet(client).await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_item_in_order_and_a_bad_item_does_not_stop_the_others() {
+    let server = server().await;
+    let mut member = server
+        .connect_with(ConnectOptions::default().channel("room"))
+        .await;
+    let (status, body) = publish(
+        &server,
+        Some(BACKEND_KEY),
+        &json!([
+            {"target": {"channels": ["room"]}, "event": "first", "data": 1},
+            {"target": {"rooms": ["room"]}, "event": "bad", "data": 2},
+            {"event": "no target"},
+            "not an item",
+            {"target": {"channels": ["room"]}, "event": "second", "data": 3},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0], json!({"delivered": 1, "relayed": false}));
+    assert_eq!(results[1]["code"], "invalid_field");
+    assert_eq!(results[2]["code"], "missing_field");
+    assert_eq!(results[3]["code"], "not_an_object");
+    assert!(results[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(results[4], json!({"delivered": 1, "relayed": false}));
+    assert_eq!(member.recv_json().await.expect("1")["type"], "first");
+    assert_eq!(member.recv_json().await.expect("2")["type"], "second");
+    quiet(&mut member).await;
+}
+
+#[tokio::test]
+async fn bad_bodies_are_refused_whole() {
+    let server = server().await;
+    let (status, body) = raw_publish(&server, "{not json").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid_json");
+    for scalar in ["3", "\"x\"", "null", "true"] {
+        let (status, body) = raw_publish(&server, scalar).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["code"], "not_an_object");
+    }
+    let huge = json!({"target": {"all": true}, "event": "e", "data": "x".repeat(5000)});
+    let (status, body) = publish(&server, Some(BACKEND_KEY), &huge).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["code"], "body_too_large");
+    // The server is fine afterwards.
+    let (status, _) = publish(
+        &server,
+        Some(BACKEND_KEY),
+        &json!({"target": {"all": true}, "event": "e"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_delivers_once_per_api_key() {
+    let server = server().await;
+    let mut member = server
+        .connect_with(ConnectOptions::default().channel("room"))
+        .await;
+    let item =
+        json!({"target": {"channels": ["room"]}, "event": "once", "data": 1, "id": "order-17"});
+    let (_, first) = publish(&server, Some(BACKEND_KEY), &item).await;
+    assert_eq!(first, json!({"delivered": 1, "relayed": false}));
+    let (_, again) = publish(&server, Some(BACKEND_KEY), &item).await;
+    assert_eq!(again, json!({"delivered": 0, "duplicate": true}));
+    // In a batch too.
+    let (_, batch) = publish(&server, Some(BACKEND_KEY), &json!([item.clone()])).await;
+    assert_eq!(
+        batch["results"][0],
+        json!({"delivered": 0, "duplicate": true})
+    );
+    assert_eq!(member.recv_json().await.expect("once")["type"], "once");
+    quiet(&mut member).await;
+    // Keys are per API key: another backend's "order-17" is its own.
+    let (_, other) = publish(&server, Some(OTHER_KEY), &item).await;
+    assert_eq!(other["delivered"], 1, "{other}");
+}
+
+#[tokio::test]
+async fn info_lists_this_node() {
+    let server = server().await;
+    let _a = server.connect().await;
+    let _b = server.connect().await;
+    let info = http::get(&server.addr, "/api/info", Some(BACKEND_KEY))
+        .await
+        .expect("info");
+    assert_eq!(info.status, 200, "{}", info.text());
+    let body = info.json();
+    assert_eq!(body["connections"], 2);
+    assert_eq!(body["nodes"][0]["node_id"], server.app.node_id());
+    assert_eq!(body["nodes"][0]["connections"], 2);
+    assert!(body["nodes"][0]["uptime"].is_u64());
+}
+
+#[tokio::test]
+async fn a_key_from_the_environment_and_bad_key_configs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = |keys: Vec<ApiKeyConfig>| {
+        let mut config = switchboard::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..switchboard::Config::default()
+        };
+        config.api_keys = keys;
+        config
+    };
+    let key = |key: Option<&str>, env: Option<&str>| ApiKeyConfig {
+        name: "k".into(),
+        key: key.map(str::to_owned),
+        key_env: env.map(str::to_owned),
+    };
+    for bad in [
+        key(None, None),
+        key(Some("0123456789abcdef"), Some("X")),
+        key(Some("short"), None),
+        key(None, Some("SWITCHBOARD_TEST_UNSET_API_KEY")),
+    ] {
+        let err = switchboard::Switchboard::builder(config(vec![bad]))
+            .build()
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("api_key"), "{err}");
+    }
+}
