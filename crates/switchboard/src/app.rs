@@ -16,6 +16,9 @@ use crate::broker::{Broker, Inbound, SingleNode};
 use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
+use crate::dialect::channel::api::Channels;
+use crate::dialect::channel::rules::{ChannelRule, ChannelRules};
+use crate::dialect::channel::{ChannelDialect, ChannelState};
 use crate::dialect::jac::JacDialect;
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::notify::{Notifier, Publisher};
@@ -43,6 +46,7 @@ pub struct SwitchboardBuilder {
     walkers: WalkerRegistry,
     broker: Option<Arc<dyn Broker>>,
     dialects: Vec<Arc<dyn Dialect>>,
+    channel_rules: Vec<ChannelRule>,
 }
 
 impl SwitchboardBuilder {
@@ -64,6 +68,13 @@ impl SwitchboardBuilder {
         self
     }
 
+    /// Add a channel rule of the channel dialect; it replaces a `[[channel]]` rule of the
+    /// configuration with the same prefix (a rule in code can hand messages to a handler).
+    pub fn channel(mut self, rule: ChannelRule) -> Self {
+        self.channel_rules.push(rule);
+        self
+    }
+
     /// Open the account store (creating the data directory and token secret on first start).
     pub async fn build(self) -> Result<Switchboard, StartError> {
         let config = self.config;
@@ -80,14 +91,21 @@ impl SwitchboardBuilder {
         let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
         let accounts = Accounts::new(auth, config.auth.min_password_len, &config.accounts);
         let account_throttles = AccountThrottles::new(&config.accounts);
-        if self.dialects.len() > MAX_DIALECTS {
+        // The channel dialect is built here, once the configured and coded rules are known.
+        let mut dialects = self.dialects;
+        let channels = Arc::new(ChannelState::new(
+            Hub::dialect_id(dialects.len()),
+            ChannelRules::new(&config.channel, self.channel_rules),
+        ));
+        dialects.push(Arc::new(ChannelDialect::new(channels.clone())));
+        if dialects.len() > MAX_DIALECTS {
             return Err(StartError::Config(format!(
                 "at most {MAX_DIALECTS} dialects can be registered"
             )));
         }
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
-            self.dialects.iter().map(|d| d.encoder()).collect(),
+            dialects.iter().map(|d| d.encoder()).collect(),
             QueueBounds {
                 messages: config.limits.outbound_queue_messages,
                 bytes: config.limits.outbound_queue_bytes,
@@ -107,13 +125,15 @@ impl SwitchboardBuilder {
         broker.attach(Inbound::new(broker.node_id(), &hub));
         let presence: Arc<dyn Presence> = Arc::new(LocalPresence::new(&hub));
         let publisher = Arc::new(Publisher::new(hub.clone(), broker));
+        crate::dialect::channel::presence::start(&hub, &publisher, channels.dialect_id());
         let app = Switchboard {
             shared: Arc::new(Shared {
                 config,
                 hub,
                 publisher,
                 walkers: self.walkers,
-                dialects: self.dialects,
+                dialects,
+                channels,
                 presence,
                 accounts,
                 metrics,
@@ -140,6 +160,8 @@ pub(crate) struct Shared {
     pub(crate) walkers: WalkerRegistry,
     /// Registered dialects; a connection's [`DialectId`] is its dialect's position here.
     pub(crate) dialects: Vec<Arc<dyn Dialect>>,
+    /// The channel dialect's rules and per-connection metadata.
+    pub(crate) channels: Arc<ChannelState>,
     pub(crate) presence: Arc<dyn Presence>,
     pub(crate) accounts: Accounts,
     pub(crate) metrics: Arc<Metrics>,
@@ -169,6 +191,7 @@ impl Switchboard {
             broker: None,
             // The built-in dialects; each is one line here.
             dialects: vec![Arc::new(JacDialect)],
+            channel_rules: Vec::new(),
         }
     }
 
@@ -187,6 +210,12 @@ impl Switchboard {
             .iter()
             .enumerate()
             .map(|(index, dialect)| (Hub::dialect_id(index), dialect))
+    }
+
+    /// The channel dialect's server API: send to channels and connections, join, leave,
+    /// members, and the connection listing.
+    pub fn channels(&self) -> Channels {
+        Channels::new(self.clone(), self.shared.channels.clone())
     }
 
     /// Members of channels across the cluster.
