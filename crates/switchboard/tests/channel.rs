@@ -435,6 +435,17 @@ async fn malformed_frames_get_coded_errors_and_change_nothing() {
         let frame = client.recv_json().await.unwrap();
         assert_error(&frame, code, *channel);
     }
+    for reserved in ["close-connection", "online-update", "joined", "error"] {
+        client
+            .send_json(&json!({"channel": "room1", "cmd": reserved, "param": {}}))
+            .await
+            .unwrap();
+        assert_error(
+            &client.recv_json().await.unwrap(),
+            "invalid_field",
+            Some("room1"),
+        );
+    }
     client.send_binary(vec![1, 2, 3]).await.unwrap();
     assert_error(
         &client.recv_json().await.unwrap(),

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ChannelState, Metadata, frames};
+use super::{ChannelState, Metadata, frames, user_id_of};
 use crate::app::Switchboard;
 use crate::close_code;
 use crate::hub::{Connection, Delivery, Target};
@@ -200,10 +200,7 @@ impl Channels {
 
     pub(crate) fn describe(&self, conn: &Connection) -> ConnectionInfo {
         let identity = conn.identity();
-        let user_id = match identity.account_id() {
-            Some(_) => identity.user_id().clone(),
-            None => conn.client_id().clone(),
-        };
+        let user_id = user_id_of(conn, &identity);
         ConnectionInfo {
             id: conn.client_id().clone(),
             user_id,

@@ -56,6 +56,19 @@ impl CommandError {
     }
 }
 
+/// Commands only the server sends. A member may not send them to others: a relayed
+/// `close-connection` would make their clients stop for good, a relayed `online-update` would
+/// fake presence.
+pub const SERVER_COMMANDS: &[&str] = &[
+    "joined",
+    "left",
+    "members",
+    "pong",
+    "error",
+    "online-update",
+    "close-connection",
+];
+
 /// The top-level fields the dialect reads, still raw; others are skipped.
 #[derive(serde::Deserialize)]
 struct Fields<'a> {
@@ -105,6 +118,13 @@ pub fn parse(text: &str) -> Result<Command<'_>, CommandError> {
         "join" => Command::Join(channel),
         "leave" => Command::Leave(channel),
         "members" => Command::Members(channel),
+        reserved if SERVER_COMMANDS.contains(&reserved) => {
+            return Err(CommandError::new(
+                "invalid_field",
+                format!("`cmd` `{reserved}` is sent by the server only"),
+            )
+            .about(&channel));
+        }
         _ => Command::Message {
             channel,
             cmd,
@@ -190,5 +210,10 @@ mod tests {
         assert_eq!(code(r#"{"cmd":"chat","channel":5}"#), "invalid_field");
         assert_eq!(code(r#"{"cmd":"join","channel":"a b"}"#), "invalid_channel");
         assert_eq!(code(r#"{"cmd":"join","channel":""}"#), "invalid_channel");
+        let reserved = parse(r#"{"cmd":"close-connection","channel":"r"}"#).unwrap_err();
+        assert_eq!(
+            (reserved.code, reserved.channel.as_deref()),
+            ("invalid_field", Some("r"))
+        );
     }
 }

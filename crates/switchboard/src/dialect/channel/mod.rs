@@ -52,6 +52,15 @@ pub fn is_valid_channel_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
+/// The `userID` this dialect shows for a connection: the account's user id, or the connection
+/// id of an anonymous connection.
+pub fn user_id_of(conn: &Connection, identity: &Identity) -> Arc<str> {
+    match identity.account_id() {
+        Some(_) => identity.user_id().clone(),
+        None => conn.client_id().clone(),
+    }
+}
+
 /// A connection's metadata: its query parameters other than `auth`.
 pub type Metadata = BTreeMap<String, String>;
 

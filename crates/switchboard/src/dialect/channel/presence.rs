@@ -18,7 +18,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::mpsc;
 
-use super::NAME;
+use super::{NAME, user_id_of};
 use crate::hub::{ChannelEvent, ChannelObserver, ConnKey, Delivery, DialectId, Hub, Target};
 use crate::json::push_string;
 use crate::notify::Publisher;
@@ -82,10 +82,7 @@ impl ChannelObserver for PresenceFeed {
             }
         }
         let identity = conn.identity();
-        let user_id = match identity.account_id() {
-            Some(_) => identity.user_id().clone(),
-            None => conn.client_id().clone(),
-        };
+        let user_id = user_id_of(conn, &identity);
         // Fails only once the task is gone, which happens only as the app shuts down.
         let _ = self.changes.send(Change {
             channel,
