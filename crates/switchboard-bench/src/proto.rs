@@ -7,6 +7,7 @@
 //! | `pusher` (Sockudo) | `/app/KEY`, then `pusher:subscribe` | HTTP `POST /apps/ID/events` (signed) | `pusher:connection_established` (and `subscription_succeeded` for a room) |
 //! | `sio` (Socket.IO 4) | Engine.IO v4 over WebSocket, `?room=R` joins | `42["pub",R,data]` | the namespace connect reply `40{...}` |
 //! | `ws` (bare `ws` floor) | `/?room=R` | `/?pub=R`, any text frame | the 101 response |
+//! | `channel` (Switchboard's channel dialect, seed 004) | `/ws/R` | `{"channel":R,"cmd":..,"param":..}` from a member | the 101 response (no first frame) |
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +35,8 @@ pub enum Protocol {
     Sio,
     /// Bare `ws` broadcast server (bench/peers/node/ws-server.js).
     Ws,
+    /// Switchboard's channel dialect (`/ws/<channel>`, seed 004).
+    Channel,
 }
 
 /// Everything needed to reach one server.
@@ -93,6 +96,10 @@ impl Target {
                 Some(room) => format!("/socket.io/?EIO=4&transport=websocket&room={room}"),
                 None => "/socket.io/?EIO=4&transport=websocket".to_string(),
             },
+            Protocol::Channel => format!(
+                "/ws/{}",
+                publish_to.or(room).unwrap_or("bench-unsubscribed")
+            ),
             Protocol::Ws => match (room, publish_to) {
                 (_, Some(target)) => format!("/?pub={target}"),
                 (Some(room), None) => format!("/?room={room}"),
@@ -143,7 +150,8 @@ impl Target {
             .permessage_deflate
             .then(|| flate2::Decompress::new(false));
         match self.protocol {
-            Protocol::Ws => {}
+            // Both join on the upgrade and send no first frame.
+            Protocol::Ws | Protocol::Channel => {}
             Protocol::Jac => {
                 let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
                 if ws::find(&text, b"\"connection\"").is_none() {
@@ -203,6 +211,9 @@ impl Target {
             ),
             Protocol::Sio => format!(r#"42["pub","{room}",{{"m":"{payload}"}}]"#),
             Protocol::Ws => format!(r#"{{"m":"{payload}"}}"#),
+            Protocol::Channel => {
+                format!(r#"{{"channel":"{room}","cmd":"m","param":{{"m":"{payload}"}}}}"#)
+            }
             Protocol::Pusher => return None,
         };
         Some(ws::encode(OP_TEXT, text.as_bytes()))
