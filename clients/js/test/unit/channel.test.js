@@ -151,6 +151,13 @@ describe("seed 004's Socket", () => {
     assert.equal(s.conn.status(), 'disconnected');
   });
 
+  test('a relayed close-connection (it carries from) is not obeyed', () => {
+    const { s } = socket();
+    last().open();
+    last().receive({ from: 'peer', channel: 'room1', cmd: 'close-connection' });
+    assert.equal(s.conn.status(), 'connected');
+  });
+
   test('a lost connection reconnects with backoff', () => {
     socket();
     last().open();
