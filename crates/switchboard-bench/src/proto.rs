@@ -82,7 +82,8 @@ impl Target {
         }
     }
 
-    fn path(&self, room: Option<&str>, publish_to: Option<&str>) -> String {
+    /// The request path of connection `index`.
+    fn path(&self, index: usize, room: Option<&str>, publish_to: Option<&str>) -> String {
         match self.protocol {
             Protocol::Jac => match room {
                 Some(room) => format!("/websocket?channel_id={room}"),
@@ -96,10 +97,11 @@ impl Target {
                 Some(room) => format!("/socket.io/?EIO=4&transport=websocket&room={room}"),
                 None => "/socket.io/?EIO=4&transport=websocket".to_string(),
             },
-            Protocol::Channel => format!(
-                "/ws/{}",
-                publish_to.or(room).unwrap_or("bench-unsubscribed")
-            ),
+            // Without a room, a channel of its own (as the Jac dialect gives a random one).
+            Protocol::Channel => match publish_to.or(room) {
+                Some(channel) => format!("/ws/{channel}"),
+                None => format!("/ws/bench-own-{index}"),
+            },
             Protocol::Ws => match (room, publish_to) {
                 (_, Some(target)) => format!("/?pub={target}"),
                 (Some(room), None) => format!("/?room={room}"),
@@ -142,7 +144,7 @@ impl Target {
                 DEFLATE_OFFER.to_string(),
             ));
         }
-        let path = self.path(room, publish_to);
+        let path = self.path(index, room, publish_to);
         let mut reader = ws::upgrade(&mut stream, &self.host, &path, &headers).await?;
         // One inflater for the connection's life: with context takeover each compressed message
         // refers back to the ones before it.
