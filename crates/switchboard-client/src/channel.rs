@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ::http::HeaderValue;
+use ::http::{HeaderName, HeaderValue};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_websockets::{ClientBuilder, Message};
@@ -23,13 +23,28 @@ impl ChannelClient {
         path: &str,
         bearer: Option<&str>,
     ) -> Result<Self, ClientError> {
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = authorization
+            .as_deref()
+            .map(|value| ("authorization", value))
+            .into_iter()
+            .collect();
+        Self::connect_with_headers(base, path, &headers).await
+    }
+
+    /// Connect with extra request headers (a `Cookie`, an `Origin`).
+    pub async fn connect_with_headers(
+        base: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, ClientError> {
         let mut builder = ClientBuilder::new().uri(&format!("{base}{path}"))?;
-        if let Some(token) = bearer {
-            builder = builder.add_header(
-                ::http::header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|e| ClientError::Unexpected(e.to_string()))?,
-            )?;
+        for (name, value) in headers {
+            let name =
+                HeaderName::try_from(*name).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+            builder = builder.add_header(name, value)?;
         }
         let (socket, _response) = builder.connect().await?;
         Ok(Self { socket })

@@ -162,7 +162,7 @@ async fn query_parameters_become_metadata_within_limits() {
 }
 
 #[tokio::test]
-async fn a_logged_in_connection_is_known_by_its_user_id_and_username() {
+async fn a_logged_in_connection_is_known_by_its_user_id_and_username_with_any_token_form() {
     let server = TestServer::start().await;
     let (token, user) = server.user("ada@example.com").await;
     let user_id = user["id"].as_str().unwrap();
@@ -175,6 +175,13 @@ async fn a_logged_in_connection_is_known_by_its_user_id_and_username() {
     assert_ne!(member["id"], user_id, "the id is the connection's");
     let mut by_query = connect(&server, &format!("/ws/solo2?auth=Bearer%20{token}")).await;
     let reply = by_query.members("solo2").await.unwrap();
+    assert_eq!(reply["param"]["members"][0]["userID"], user_id);
+    let cookie = format!("switchboard_token={token}");
+    let mut by_cookie =
+        ChannelClient::connect_with_headers(&server.ws, "/ws/solo3", &[("cookie", &cookie)])
+            .await
+            .expect("connect");
+    let reply = by_cookie.members("solo3").await.unwrap();
     assert_eq!(reply["param"]["members"][0]["userID"], user_id);
 }
 
