@@ -504,3 +504,23 @@ async fn a_frame_over_max_frame_bytes_closes_with_1009() {
     let mut next = connect(&server, "/ws/room1").await;
     assert_alive(&mut next).await;
 }
+
+#[tokio::test]
+async fn a_revoked_token_leaves_open_channels_anonymous_and_closes_login_channels_4401() {
+    let server = TestServer::start_with(rules).await;
+    let (token, user) = server.user("revoked@example.com").await;
+    let user_id = user["id"].as_str().unwrap().to_string();
+    let mut open = connect_as(&server, "/ws/lobby", &token).await;
+    let mut private = connect_as(&server, "/ws/private.room", &token).await;
+    assert_eq!(
+        open.members("lobby").await.unwrap()["param"]["members"][0]["userID"],
+        user_id.as_str()
+    );
+    server.app.revoke_user_tokens(&user_id).await.unwrap();
+    let frame = open.recv_json().await.unwrap();
+    assert_error(&frame, "token_revoked", None);
+    let me = open.members("lobby").await.unwrap()["param"]["members"][0].clone();
+    assert_eq!(me["userID"], me["id"], "anonymous now");
+    assert_eq!(me["username"], "");
+    expect_close(&mut private, 4401).await;
+}
