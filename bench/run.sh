@@ -3,7 +3,7 @@
 # Jac Cloud, on this machine, in one run, with the same scenarios, pinning and warm-up.
 #
 #   bench/run.sh [--quick | --full] [--servers switchboard,sockudo,socketio,ws,jaccloud] [--reps N]
-#                [--scenarios idle,connect,fanout,rooms,rpc]
+#                [--scenarios idle,connect,fanout,rooms,rpc,channel,presence]
 #
 # --quick (default): 264 s of scenarios for Switchboard with Jac Cloud before idle also ran with
 # --deflate (its connects are slow);
@@ -33,7 +33,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 mode=quick
 servers="switchboard,sockudo,socketio,ws,jaccloud"
-all_scenarios="idle,connect,fanout,rooms,rpc"
+all_scenarios="idle,connect,fanout,rooms,rpc,channel,presence"
 scenarios=$all_scenarios
 reps=""
 while [ $# -gt 0 ]; do
@@ -78,6 +78,7 @@ if [ "$mode" = quick ]; then
   reps="${reps:-3}"
   IDLE_N=5000; CONNECT_N=3000
   FANOUT_S="1000"; FANOUT_SECS=2
+  CHANNEL_S="1000"; PRESENCE_N=1000
   RATE_S=1000; RATE=20
   ROOMS=100; PER_ROOM=10; ROOMS_RATE=10
   RPC_C=50; RPC_SECS=2
@@ -85,6 +86,7 @@ else
   reps="${reps:-5}"
   IDLE_N=18000; CONNECT_N=18000
   FANOUT_S="100 1000 10000 18000"; FANOUT_SECS=10
+  CHANNEL_S="1000 10000"; PRESENCE_N=1000
   RATE_S=1000; RATE=50
   ROOMS=1000; PER_ROOM=10; ROOMS_RATE=5
   RPC_C=50; RPC_SECS=10
@@ -249,6 +251,17 @@ for name in "${server_list[@]}"; do
     sockudo) na rpc sockudo "Pusher protocol has no server-side handler that replies (no walkers)" ;;
     socketio) na rpc socketio "no walkers; a Socket.IO ack handler would measure a different thing" ;;
     ws) na rpc ws "bare broadcast server: no handlers" ;;
+  esac
+  # Switchboard's channel dialect (seed 004): the fan-out beside the Jac one, and presence storms.
+  case "$name" in
+    switchboard)
+      for s in $CHANNEL_S; do
+        run channel "$name" "s$s-flat" no --subscribers "$s" --window "$WINDOW" --duration "$FANOUT_SECS" --drain 3
+      done
+      run presence "$name" "m$PRESENCE_N" yes --members "$PRESENCE_N" ;;
+    *)
+      na channel "$name" "Switchboard's channel dialect (seed 004) only"
+      na presence "$name" "Switchboard's channel dialect (seed 004) only" ;;
   esac
 done
 elapsed=$(( $(date +%s) - started_at ))

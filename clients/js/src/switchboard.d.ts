@@ -1,4 +1,6 @@
 // Type declarations for @switchboard/client (hand-written; the SDK itself is src/switchboard.js).
+import type { ChannelConnection, Socket as ChannelSocket } from './channel.js';
+
 
 export declare const VERSION: string;
 
@@ -92,7 +94,7 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Log to console.debug (true) or to this function. */
   debug?: boolean | ((...args: unknown[]) => void);
-  /** Wire dialect. Only `jac` is implemented today. */
+  /** Wire dialect: `jac` (`/websocket`) or `channel` (`/ws/<channel>`); `namespace` is not implemented yet. */
   dialect?: Dialect;
 }
 
@@ -182,7 +184,11 @@ export declare const DEFAULTS: Readonly<Required<Omit<ConnectOptions, 'WebSocket
 }>;
 
 /** Open a connection and keep it open. */
+export declare function connect(url: string | URL, options: ConnectOptions & { dialect: 'channel' }): ChannelConnection;
 export declare function connect(url: string | URL, options?: ConnectOptions): SwitchboardConnection;
+
+export type { ChannelConnection, Member, Message, PresenceChange } from './channel.js';
+export { Socket } from './channel.js';
 
 declare const _default: {
   connect: typeof connect;
@@ -192,5 +198,6 @@ declare const _default: {
   backoffDelay: typeof backoffDelay;
   SwitchboardError: typeof SwitchboardError;
   VERSION: string;
+  Socket: typeof ChannelSocket;
 };
 export default _default;

@@ -1,6 +1,7 @@
 // @switchboard/client: the JavaScript SDK of Switchboard (browsers and Node 20+).
 //
-// One ES module, no runtime dependencies. The server serves this exact file at `/switchboard.js`.
+// ES modules, no runtime dependencies: this file and channel.js (the channel dialect) beside it.
+// The server serves both as they are, at `/switchboard.js` and `/channel.js`.
 //
 //   import { connect } from '@switchboard/client';
 //   const sb = connect('ws://localhost:8000/websocket', { channel_id: 'room-1', token });
@@ -10,9 +11,11 @@
 // Layout of this file:
 //   1. constants (statuses, close codes, defaults)
 //   2. small helpers (ids, storage, URLs, errors)
-//   3. dialects: how frames look on the wire (only `jac` today; `namespace` and `channel` later)
+//   3. dialects: how frames look on the wire (`jac` here, `channel` in channel.js; `namespace` later)
 //   4. SwitchboardConnection: status machine, reconnection, heartbeat, queue, walker calls
 //   5. connect()
+
+import { channelDialect, attachChannelApi, Socket } from './channel.js';
 
 export const VERSION = '0.1.0';
 
@@ -203,8 +206,10 @@ function isPlainObject(v) {
 //   notify(target, ids, data)    -> a user / channel / client delivery frame
 //   changeUser(token)            -> a re-authentication frame answered by a new handshake
 //
-// `namespace` (seed 003: envelopes, `?uuid=`) and `channel` (seed 004: {channel, cmd, param})
-// will be added here; `connect()` refuses them until then.
+// A dialect without a first frame sets `openIsHandshake` and `openInfo(conn)`; `resume(conn)` runs
+// after each (re)connect, before the offline queue flushes. `namespace` (seed 003: envelopes,
+// `?uuid=`) will be added here; `connect()` refuses it until then. `channel` (seed 004) lives in
+// channel.js.
 
 const jacDialect = Object.freeze({
   name: 'jac',
@@ -283,8 +288,12 @@ const jacDialect = Object.freeze({
   },
 });
 
-const DIALECTS = Object.freeze({ jac: jacDialect });
-const PLANNED_DIALECTS = ['namespace', 'channel'];
+// Looked up when a connection is made, not when this module loads: channel.js imports this module
+// too, and whichever loads first must not find the other half-initialised.
+function dialectNamed(name) {
+  return { jac: jacDialect, channel: channelDialect }[name];
+}
+const PLANNED_DIALECTS = ['namespace'];
 
 // ---------------------------------------------------------------------------------------------
 // 4. The connection
@@ -323,7 +332,7 @@ export class SwitchboardConnection {
   /** Use `connect(url, options)`. */
   constructor(url, options) {
     this._opts = mergeOptions(options);
-    const dialect = DIALECTS[this._opts.dialect];
+    const dialect = dialectNamed(this._opts.dialect);
     if (!dialect) {
       if (PLANNED_DIALECTS.includes(this._opts.dialect)) {
         throw new Error(`switchboard: the "${this._opts.dialect}" dialect is not implemented yet; use "jac"`);
@@ -559,6 +568,10 @@ export class SwitchboardConnection {
     this._ws = ws;
     ws.onopen = () => {
       if (this._ws !== ws) return;
+      if (this._dialect.openIsHandshake) {
+        this._onHandshake(this._dialect.openInfo(this));
+        return;
+      }
       this._log('socket open, waiting for the handshake');
     };
     ws.onmessage = (ev) => {
@@ -783,6 +796,7 @@ export class SwitchboardConnection {
       this._attempts = 0;
       this._gaveUp = false;
       this._startHeartbeat();
+      if (this._dialect.resume) this._dialect.resume(this);
       if (this._socketToken !== this._token) {
         // changeUser() was called while this socket was opening: switch before anything else.
         this._sendNow(JSON.stringify(this._dialect.changeUser(this._token)));
@@ -937,9 +951,11 @@ export class SwitchboardConnection {
  * The returned object is live at once; listeners added right after `connect()` see every event.
  */
 export function connect(url, options = {}) {
-  return new SwitchboardConnection(url, options);
+  const conn = new SwitchboardConnection(url, options);
+  // A channel-dialect connection also gets join / leave / members / sendTo / onPresence.
+  return conn._dialect === channelDialect ? attachChannelApi(conn) : conn;
 }
 
-export { PUBLIC_ROOT_ID };
+export { PUBLIC_ROOT_ID, Socket };
 
-export default { connect, Status, CloseCode, isTerminalCloseCode, backoffDelay, SwitchboardError, VERSION };
+export default { connect, Status, CloseCode, isTerminalCloseCode, backoffDelay, SwitchboardError, VERSION, Socket };

@@ -7,6 +7,7 @@
 //! | `pusher` (Sockudo) | `/app/KEY`, then `pusher:subscribe` | HTTP `POST /apps/ID/events` (signed) | `pusher:connection_established` (and `subscription_succeeded` for a room) |
 //! | `sio` (Socket.IO 4) | Engine.IO v4 over WebSocket, `?room=R` joins | `42["pub",R,data]` | the namespace connect reply `40{...}` |
 //! | `ws` (bare `ws` floor) | `/?room=R` | `/?pub=R`, any text frame | the 101 response |
+//! | `channel` (Switchboard's channel dialect, seed 004) | `/ws/R` | `{"channel":R,"cmd":..,"param":..}` from a member | the 101 response (no first frame) |
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +35,8 @@ pub enum Protocol {
     Sio,
     /// Bare `ws` broadcast server (bench/peers/node/ws-server.js).
     Ws,
+    /// Switchboard's channel dialect (`/ws/<channel>`, seed 004).
+    Channel,
 }
 
 /// Everything needed to reach one server.
@@ -79,7 +82,8 @@ impl Target {
         }
     }
 
-    fn path(&self, room: Option<&str>, publish_to: Option<&str>) -> String {
+    /// The request path of connection `index`.
+    fn path(&self, index: usize, room: Option<&str>, publish_to: Option<&str>) -> String {
         match self.protocol {
             Protocol::Jac => match room {
                 Some(room) => format!("/websocket?channel_id={room}"),
@@ -92,6 +96,11 @@ impl Target {
             Protocol::Sio => match room {
                 Some(room) => format!("/socket.io/?EIO=4&transport=websocket&room={room}"),
                 None => "/socket.io/?EIO=4&transport=websocket".to_string(),
+            },
+            // Without a room, a channel of its own (as the Jac dialect gives a random one).
+            Protocol::Channel => match publish_to.or(room) {
+                Some(channel) => format!("/ws/{channel}"),
+                None => format!("/ws/bench-own-{index}"),
             },
             Protocol::Ws => match (room, publish_to) {
                 (_, Some(target)) => format!("/?pub={target}"),
@@ -135,7 +144,7 @@ impl Target {
                 DEFLATE_OFFER.to_string(),
             ));
         }
-        let path = self.path(room, publish_to);
+        let path = self.path(index, room, publish_to);
         let mut reader = ws::upgrade(&mut stream, &self.host, &path, &headers).await?;
         // One inflater for the connection's life: with context takeover each compressed message
         // refers back to the ones before it.
@@ -143,7 +152,8 @@ impl Target {
             .permessage_deflate
             .then(|| flate2::Decompress::new(false));
         match self.protocol {
-            Protocol::Ws => {}
+            // Both join on the upgrade and send no first frame.
+            Protocol::Ws | Protocol::Channel => {}
             Protocol::Jac => {
                 let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
                 if ws::find(&text, b"\"connection\"").is_none() {
@@ -203,6 +213,9 @@ impl Target {
             ),
             Protocol::Sio => format!(r#"42["pub","{room}",{{"m":"{payload}"}}]"#),
             Protocol::Ws => format!(r#"{{"m":"{payload}"}}"#),
+            Protocol::Channel => {
+                format!(r#"{{"channel":"{room}","cmd":"m","param":{{"m":"{payload}"}}}}"#)
+            }
             Protocol::Pusher => return None,
         };
         Some(ws::encode(OP_TEXT, text.as_bytes()))

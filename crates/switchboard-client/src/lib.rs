@@ -6,8 +6,10 @@
 //! - [`JacClient`]: a connection speaking the Jac Cloud dialect (`/websocket`): connect with a
 //!   token or channel, read the connection frame, send events, receive JSON frames, observe the
 //!   close code.
+//! - [`channel::ChannelClient`]: a connection speaking the channel dialect (`/ws/<channel>`).
 //! - [`http`]: a minimal HTTP/1.1 client for the REST and account endpoints.
 
+pub mod channel;
 pub mod http;
 
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! The demo app: the walkers of seed 000's chat example, a progress-notification walker, and the
-//! chat page at `/` (with the JavaScript SDK at `/switchboard.js`).
+//! chat page at `/` (with the JavaScript SDK at `/switchboard.js` and its channel-dialect module
+//! at `/channel.js`), and the rooms page of the channel dialect at `/rooms`.
 //!
 //! The walkers are the seed's, as a client written from seed 000 sees them: `chat_service`
 //! declares no `auth` setting there, so it needs a login as in Jac Cloud; progress notifications
@@ -8,7 +9,7 @@
 
 use axum::Router;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
@@ -16,6 +17,10 @@ use switchboard::{Call, Method, SwitchboardBuilder, Walker};
 
 const CHAT_PAGE: &str = include_str!("../web/index.html");
 const SDK: &str = include_str!("../../../clients/js/src/switchboard.js");
+/// The SDK's channel-dialect module, which `switchboard.js` imports from beside itself.
+const SDK_CHANNEL: &str = include_str!("../../../clients/js/src/channel.js");
+/// The rooms page: the channel dialect with a member list kept live by presence.
+const ROOMS_PAGE: &str = include_str!("../web/rooms.html");
 
 /// `chat_service`: echoes the message back as a report (seed 000, step 1). Like every walker
 /// of the seed it needs a logged-in user.
@@ -132,14 +137,15 @@ pub fn walkers(builder: SwitchboardBuilder) -> SwitchboardBuilder {
 pub fn pages() -> Router {
     Router::new()
         .route("/", get(|| async { Html(CHAT_PAGE) }))
-        .route(
-            "/switchboard.js",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                    SDK,
-                )
-                    .into_response()
-            }),
-        )
+        .route("/rooms", get(|| async { Html(ROOMS_PAGE) }))
+        .route("/switchboard.js", get(|| async { javascript(SDK) }))
+        .route("/channel.js", get(|| async { javascript(SDK_CHANNEL) }))
+}
+
+fn javascript(source: &'static str) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        source,
+    )
+        .into_response()
 }

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
+use switchboard_client::channel::ChannelClient;
 use switchboard_client::{ConnectOptions, Incoming, JacClient, http};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
@@ -113,6 +114,13 @@ async fn zero_config_start_creates_the_data_dir_and_serves_the_demo_page() {
         .unwrap();
     assert_eq!(sdk.status, 200);
     assert!(sdk.header("content-type").unwrap().contains("javascript"));
+    // The SDK's channel-dialect module, imported by switchboard.js from beside itself.
+    let channel_sdk = http::get(&server.addr, "/channel.js", None).await.unwrap();
+    assert_eq!(channel_sdk.status, 200);
+    assert!(channel_sdk.text().contains("export class Socket"));
+    let rooms = http::get(&server.addr, "/rooms", None).await.unwrap();
+    assert_eq!(rooms.status, 200);
+    assert!(rooms.text().contains("dialect: 'channel'"));
     assert!(server.terminate().success());
 }
 
@@ -415,4 +423,71 @@ async fn config_file_sets_limits_and_refuses_unknown_keys() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("max_frame"), "{stderr}");
+}
+
+#[tokio::test]
+async fn channel_tables_in_the_config_file_set_channel_rules() {
+    let cwd = tempfile::tempdir().unwrap();
+    let config = cwd.path().join("channels.toml");
+    std::fs::write(
+        &config,
+        "[[channel]]\nprefix = \"private.\"\nrequire_auth = true\n\n\
+         [[channel]]\nprefix = \"quiet.\"\non_message = \"none\"\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        cwd.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut refused = ChannelClient::connect(&server.ws(), "/ws/private.room", None)
+        .await
+        .unwrap();
+    let frame = refused.recv_json().await.unwrap();
+    assert_eq!(frame["param"]["code"], "auth_required", "{frame}");
+    assert!(matches!(
+        refused.recv(Duration::from_secs(5)).await.unwrap(),
+        Incoming::Closed {
+            code: Some(4401),
+            ..
+        }
+    ));
+    let mut a = ChannelClient::connect(&server.ws(), "/ws/quiet.room", None)
+        .await
+        .unwrap();
+    let mut b = ChannelClient::connect(&server.ws(), "/ws/quiet.room", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.recv_cmd(&["online-update"]).await.unwrap()["param"]["connected"],
+        true
+    );
+    b.send_json(&json!({"channel": "quiet.room", "cmd": "chat", "param": 1}))
+        .await
+        .unwrap();
+    assert!(
+        a.is_silent_for(Duration::from_millis(300)).await,
+        "on_message = none"
+    );
+    let mut open = ChannelClient::connect(&server.ws(), "/ws/open.room", None)
+        .await
+        .unwrap();
+    let mut peer = ChannelClient::connect(&server.ws(), "/ws/open.room", None)
+        .await
+        .unwrap();
+    let _ = open.recv_cmd(&["online-update"]).await.unwrap();
+    peer.send_json(&json!({"channel": "open.room", "cmd": "chat", "param": 2}))
+        .await
+        .unwrap();
+    assert_eq!(
+        open.recv_cmd(&["chat"]).await.unwrap()["param"],
+        2,
+        "the default relays"
+    );
+    assert!(server.terminate().success());
 }

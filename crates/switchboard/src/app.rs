@@ -16,6 +16,9 @@ use crate::broker::{Broker, Inbound, SingleNode};
 use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
+use crate::dialect::channel::api::Channels;
+use crate::dialect::channel::rules::{ChannelRule, ChannelRules};
+use crate::dialect::channel::{ChannelDialect, ChannelState};
 use crate::dialect::jac::JacDialect;
 use crate::external_token::ExternalTokens;
 use crate::http::api::{ApiKeys, SeenIds};
@@ -46,6 +49,7 @@ pub struct SwitchboardBuilder {
     walkers: WalkerRegistry,
     broker: Option<Arc<dyn Broker>>,
     dialects: Vec<Arc<dyn Dialect>>,
+    channel_rules: Vec<ChannelRule>,
 }
 
 impl SwitchboardBuilder {
@@ -64,6 +68,13 @@ impl SwitchboardBuilder {
     /// Serve another dialect beside the built-in ones (its routes join the app's router).
     pub fn dialect(mut self, dialect: Arc<dyn Dialect>) -> Self {
         self.dialects.push(dialect);
+        self
+    }
+
+    /// Add a channel rule of the channel dialect; it replaces a `[[channel]]` rule of the
+    /// configuration with the same prefix (a rule in code can hand messages to a handler).
+    pub fn channel(mut self, rule: ChannelRule) -> Self {
+        self.channel_rules.push(rule);
         self
     }
 
@@ -108,14 +119,21 @@ impl SwitchboardBuilder {
                 config.limits.max_ids_per_event,
             ));
         }
-        if self.dialects.len() > MAX_DIALECTS {
+        // The channel dialect is built here, once the configured and coded rules are known.
+        let mut dialects = self.dialects;
+        let channels = Arc::new(ChannelState::new(
+            Hub::dialect_id(dialects.len()),
+            ChannelRules::new(&config.channel, self.channel_rules),
+        ));
+        dialects.push(Arc::new(ChannelDialect::new(channels.clone())));
+        if dialects.len() > MAX_DIALECTS {
             return Err(StartError::Config(format!(
                 "at most {MAX_DIALECTS} dialects can be registered"
             )));
         }
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
-            self.dialects.iter().map(|d| d.encoder()).collect(),
+            dialects.iter().map(|d| d.encoder()).collect(),
             QueueBounds {
                 messages: config.limits.outbound_queue_messages,
                 bytes: config.limits.outbound_queue_bytes,
@@ -135,6 +153,7 @@ impl SwitchboardBuilder {
         broker.attach(Inbound::new(broker.node_id(), &hub));
         let presence: Arc<dyn Presence> = Arc::new(LocalPresence::new(&hub));
         let publisher = Arc::new(Publisher::new(hub.clone(), broker));
+        crate::dialect::channel::presence::start(&hub, &publisher, channels.dialect_id());
         let app = Switchboard {
             shared: Arc::new(Shared {
                 config,
@@ -143,7 +162,8 @@ impl SwitchboardBuilder {
                 walkers,
                 api_keys: ApiKeys::new(api_keys),
                 seen_ids: SeenIds::default(),
-                dialects: self.dialects,
+                dialects,
+                channels,
                 presence,
                 accounts,
                 metrics,
@@ -174,6 +194,8 @@ pub(crate) struct Shared {
     pub(crate) seen_ids: SeenIds,
     /// Registered dialects; a connection's [`DialectId`] is its dialect's position here.
     pub(crate) dialects: Vec<Arc<dyn Dialect>>,
+    /// The channel dialect's rules and per-connection metadata.
+    pub(crate) channels: Arc<ChannelState>,
     pub(crate) presence: Arc<dyn Presence>,
     pub(crate) accounts: Accounts,
     pub(crate) metrics: Arc<Metrics>,
@@ -203,6 +225,7 @@ impl Switchboard {
             broker: None,
             // The built-in dialects; each is one line here.
             dialects: vec![Arc::new(JacDialect)],
+            channel_rules: Vec::new(),
         }
     }
 
@@ -221,6 +244,12 @@ impl Switchboard {
             .iter()
             .enumerate()
             .map(|(index, dialect)| (Hub::dialect_id(index), dialect))
+    }
+
+    /// The channel dialect's server API: send to channels and connections, join, leave,
+    /// members, and the connection listing.
+    pub fn channels(&self) -> Channels {
+        Channels::new(self.clone(), self.shared.channels.clone())
     }
 
     /// Members of channels across the cluster.

@@ -46,6 +46,9 @@ pub struct Config {
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
     pub shutdown: ShutdownConfig,
+    /// Channel rules of the channel dialect (`/ws/<channel>`), one `[[channel]]` table each; the
+    /// longest matching `prefix` applies. Default: none (every channel open, messages relayed).
+    pub channel: Vec<ChannelRuleConfig>,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             limits: Limits::default(),
             heartbeat: HeartbeatConfig::default(),
             shutdown: ShutdownConfig::default(),
+            channel: Vec::new(),
         }
     }
 }
@@ -456,6 +460,43 @@ impl ShutdownConfig {
     }
 }
 
+/// One `[[channel]]` table: the rule for channels whose names start with `prefix`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelRuleConfig {
+    /// Channel name prefix; `""` is the default rule. Default `""`.
+    pub prefix: String,
+    /// Only logged-in connections may join. Default false.
+    pub require_auth: bool,
+    /// Roles a user needs, every one of them, to join (implies a login). Default none.
+    pub require_roles: Vec<String>,
+    /// What a member's message does: `relay` (to the channel's other members, `from` stamped
+    /// by the server) or `none` (dropped). Default `relay`.
+    pub on_message: OnMessageConfig,
+    /// Channels a connection may be in, the one joined on connect included. Default 32.
+    pub max_channels_per_connection: usize,
+}
+
+impl Default for ChannelRuleConfig {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            require_auth: false,
+            require_roles: Vec::new(),
+            on_message: OnMessageConfig::Relay,
+            max_channels_per_connection: 32,
+        }
+    }
+}
+
+/// `on_message` of a `[[channel]]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMessageConfig {
+    Relay,
+    None,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +510,18 @@ mod tests {
 
     fn toml_like_empty() -> Config {
         serde_json::from_str("{}").expect("empty config")
+    }
+
+    #[test]
+    fn channel_tables_read_with_defaults() {
+        let config: Config = serde_json::from_str(
+            r#"{"channel":[{"prefix":"admin.","require_roles":["ops"],"on_message":"none"},{}]}"#,
+        )
+        .expect("channel rules");
+        assert_eq!(config.channel.len(), 2);
+        assert_eq!(config.channel[0].on_message, OnMessageConfig::None);
+        assert_eq!(config.channel[1].max_channels_per_connection, 32);
+        assert_eq!(config.channel[1].on_message, OnMessageConfig::Relay);
     }
 
     #[test]

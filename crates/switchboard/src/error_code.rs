@@ -117,6 +117,19 @@ error_codes! {
     /// `Sec-WebSocket-Key` is missing or malformed.
     INVALID_KEY = "invalid_key",
 
+    // The channel dialect (`/ws/<channel>`).
+    /// A channel-dialect frame without a `cmd` string.
+    MISSING_CMD = "missing_cmd",
+    /// A channel name that is not 1 to 128 of `A-Z a-z 0-9 _ . : -` (HTTP 400 on the path).
+    INVALID_CHANNEL = "invalid_channel",
+    /// Connection metadata over 16 query parameters, a key over 64 bytes or a value over 256
+    /// bytes (HTTP 400).
+    METADATA_TOO_LARGE = "metadata_too_large",
+    /// Joining one more channel than the channel rule's `max_channels_per_connection`.
+    TOO_MANY_CHANNELS = "too_many_channels",
+    /// Leaving, or sending to, a channel the connection is not a member of.
+    NOT_JOINED = "not_joined",
+
     /// The server failed; the cause is in its log, never in the answer.
     INTERNAL_ERROR = "internal_error",
 }
@@ -137,6 +150,7 @@ mod tests {
         "ApiError::new(",
         "ApiError::bad_request(",
         "EventError::new(",
+        "CommandError::new(",
         "send_error(",
         "frames::error(",
         "walker_error(",

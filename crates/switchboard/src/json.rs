@@ -39,6 +39,13 @@ pub fn deserialize_named<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     })
 }
 
+/// Append `text` as a JSON string literal (quoted and escaped), for frames assembled from raw
+/// JSON parts without building a `Value`.
+pub fn push_string(out: &mut Vec<u8>, text: &str) {
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
 /// serde_json appends " at line L column C"; clients send one line of JSON, so it is noise.
 pub fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {

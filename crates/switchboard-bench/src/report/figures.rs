@@ -76,7 +76,7 @@ pub(super) fn figures(scenario: &str, tag: &str) -> Vec<Figure> {
                 false,
             ),
         ],
-        "fanout" | "rooms" => vec![
+        "fanout" | "rooms" | "channel" => vec![
             fig("deliveries_per_sec", "deliveries/s", true),
             fig(
                 "server_cpu_ns_per_delivery",
@@ -88,6 +88,22 @@ pub(super) fn figures(scenario: &str, tag: &str) -> Vec<Figure> {
             fig("lost", "lost", false),
             fig("server_cpu_util", "server CPU (cores)", true),
             fig("generator_cpu_util", "generator CPU (cores)", true),
+        ],
+        "presence" => vec![
+            fig("join_deliveries_per_sec", "join storm: deliveries/s", true),
+            fig("join_p50_ms", "join online-update p50 (ms)", false),
+            fig("join_p99_ms", "join online-update p99 (ms)", false),
+            fig(
+                "leave_deliveries_per_sec",
+                "leave storm: deliveries/s",
+                true,
+            ),
+            fig("leave_p99_ms", "leave online-update p99 (ms)", false),
+            fig(
+                "rss_per_member_bytes",
+                "server RSS per member (bytes)",
+                false,
+            ),
         ],
         _ => vec![
             fig("calls_per_sec", "round trips/s", true),

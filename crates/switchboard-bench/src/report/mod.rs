@@ -154,7 +154,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         md.push('\n');
     }
 
-    let order = ["idle", "connect", "fanout", "rooms", "rpc"];
+    let order = [
+        "idle", "connect", "fanout", "rooms", "rpc", "channel", "presence",
+    ];
     // Fan-out across S for the charts.
     // Per server: S -> (run length, deliveries/s, CPU per delivery); the longest runs win.
     let mut fanout_points: BTreeMap<String, BTreeMap<u64, (f64, f64, f64)>> = BTreeMap::new();
@@ -392,6 +394,17 @@ fn scenario_blurb(scenario: &str) -> &'static str {
         }
         "rooms" => {
             "M channels of K subscribers, one publisher per channel at a fixed rate (a chat-like load).\n"
+        }
+        "channel" => {
+            "`fanout` through Switchboard's channel dialect (`/ws/<channel>`, seed 004): S members of \
+             one channel, one member publishing `{\"channel\",\"cmd\",\"param\"}` frames that the \
+             server relays with `from` stamped. Compare with `fanout` of the same key.\n"
+        }
+        "presence" => {
+            "N channel-dialect connections join one channel within a second, then leave it: each \
+             join or leave sends `online-update` to the members already there (about N²/2 \
+             deliveries per storm). Latency runs from the `join`/`leave` frame being written to a \
+             member reading its update; memory is the server's RSS growth over the joins per member.\n"
         }
         _ => {
             "C clients each calling the `chat_service` walker with `response: true`, one call in flight \

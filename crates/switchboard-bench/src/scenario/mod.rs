@@ -4,17 +4,19 @@
 //! the JSON record `bench/run.sh` and `report` read. Adding a scenario touches one new file and
 //! the match arms below.
 //!
-//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`: one scenario each (`fanout` is `rooms` with one
-//!   room).
+//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`: one scenario each
+//!   (`fanout` is `rooms` with one room; `channel` is `fanout` through the channel dialect).
 //! - `clients`: the subscriber side they share (opening many connections, the read loop, counters).
 //! - `publisher`: the publisher side of `fanout` and `rooms` (pacing, WebSocket or HTTP publish).
 //! - `measure`: histograms, rounding, memory and CPU readings.
 
+mod channel;
 mod clients;
 mod connect;
 mod fanout;
 mod idle;
 mod measure;
+mod presence;
 mod publisher;
 mod rooms;
 mod rpc;
@@ -53,6 +55,10 @@ pub enum Scenario {
     Rooms(rooms::RoomsArgs),
     /// C clients calling a walker with `response: true`, one call in flight each.
     Rpc(rpc::RpcArgs),
+    /// S members of one channel-dialect channel, one member publishing.
+    Channel(channel::ChannelArgs),
+    /// N channel-dialect connections joining one channel within a second, then leaving it.
+    Presence(presence::PresenceArgs),
 }
 
 impl Scenario {
@@ -64,6 +70,8 @@ impl Scenario {
             Scenario::Fanout(_) => "fanout",
             Scenario::Rooms(_) => "rooms",
             Scenario::Rpc(_) => "rpc",
+            Scenario::Channel(_) => "channel",
+            Scenario::Presence(_) => "presence",
         }
     }
 
@@ -75,6 +83,8 @@ impl Scenario {
             Scenario::Fanout(_) => fanout::METRIC_KEYS,
             Scenario::Rooms(_) => rooms::METRIC_KEYS,
             Scenario::Rpc(_) => rpc::METRIC_KEYS,
+            Scenario::Channel(_) => channel::METRIC_KEYS,
+            Scenario::Presence(_) => presence::METRIC_KEYS,
         }
     }
 
@@ -85,6 +95,8 @@ impl Scenario {
             Scenario::Fanout(a) => &a.common,
             Scenario::Rooms(a) => &a.common,
             Scenario::Rpc(a) => &a.common,
+            Scenario::Channel(a) => &a.fanout.common,
+            Scenario::Presence(a) => &a.common,
         }
     }
 
@@ -96,6 +108,8 @@ impl Scenario {
             Scenario::Fanout(a) => a.params(),
             Scenario::Rooms(a) => a.params(),
             Scenario::Rpc(a) => a.params(),
+            Scenario::Channel(a) => a.params(),
+            Scenario::Presence(a) => a.params(),
         }
     }
 
@@ -106,6 +120,17 @@ impl Scenario {
             Scenario::Fanout(a) => fanout::run(env, a).await,
             Scenario::Rooms(a) => rooms::run(env, a).await,
             Scenario::Rpc(a) => rpc::run(env, a).await,
+            Scenario::Channel(a) => channel::run(env, a).await,
+            Scenario::Presence(a) => presence::run(env, a).await,
+        }
+    }
+
+    /// The protocol to speak: the channel-dialect scenarios speak theirs whatever `--protocol`
+    /// says; the others speak `--protocol`.
+    fn protocol(&self) -> Protocol {
+        match self {
+            Scenario::Channel(_) | Scenario::Presence(_) => Protocol::Channel,
+            _ => self.common().protocol,
         }
     }
 
@@ -120,7 +145,7 @@ impl Scenario {
             bearer = Some(clients::login(common.addr).await?);
         }
         let target = Rc::new(Target {
-            protocol: common.protocol,
+            protocol: self.protocol(),
             addr: common.addr,
             host: common.addr.to_string(),
             app_id: common.app_id.clone(),
@@ -140,12 +165,12 @@ impl Scenario {
         let label = common
             .label
             .clone()
-            .unwrap_or_else(|| format!("{:?}", common.protocol).to_lowercase());
+            .unwrap_or_else(|| format!("{:?}", self.protocol()).to_lowercase());
         print_row(scenario, &label, &params, self.metric_keys(), &metrics);
         let record = json!({
             "scenario": scenario,
             "server": label,
-            "protocol": common.protocol,
+            "protocol": self.protocol(),
             "tag": common.tag,
             "params": params,
             "metrics": metrics,

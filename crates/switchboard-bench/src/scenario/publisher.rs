@@ -156,7 +156,10 @@ impl Publisher {
             }
             Outlet::Http { queue, ready }
         } else {
-            let publish_to = (self.target.protocol == Protocol::Ws).then_some(room_name.as_str());
+            // The `ws` floor fixes the target in the URL; a channel-dialect publisher must be a
+            // member of the channel it sends to (the relay skips the sender itself).
+            let publish_to = matches!(self.target.protocol, Protocol::Ws | Protocol::Channel)
+                .then_some(room_name.as_str());
             let (conn, _) = self
                 .target
                 .open(self.index, None, publish_to, self.timeout)

@@ -12,7 +12,9 @@
 //!
 //! Dialects:
 //! - [`jac`]: the Jac Cloud protocol on `GET /websocket` (seeds 000-002).
+//! - [`channel`]: `{channel, cmd, param}` frames on `GET /ws/<channel>` (seed 004).
 
+pub mod channel;
 pub mod jac;
 
 use std::sync::Arc;

@@ -94,6 +94,20 @@ impl Connection {
         self.membership.lock().channels.clone()
     }
 
+    /// Whether this connection is subscribed to `channel` (without copying its channel list).
+    pub fn is_in_channel(&self, channel: &str) -> bool {
+        self.membership
+            .lock()
+            .channels
+            .iter()
+            .any(|c| &**c == channel)
+    }
+
+    /// How many channels this connection is subscribed to.
+    pub fn channel_count(&self) -> usize {
+        self.membership.lock().channels.len()
+    }
+
     pub(crate) fn membership(&self) -> parking_lot::MutexGuard<'_, Membership> {
         self.membership.lock()
     }

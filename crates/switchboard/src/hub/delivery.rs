@@ -41,6 +41,14 @@ pub trait FrameEncoder: Send + Sync + std::fmt::Debug + 'static {
 
     /// The frame for `delivery` going along `route`.
     fn encode(&self, delivery: &Delivery, route: &Route<'_>) -> Bytes;
+
+    /// Whether this dialect's connections receive `delivery` at all. A delivery meant for one
+    /// dialect only (see [`Delivery::only_for`]) reaches no other by default; an encoder whose
+    /// dialect is that audience says yes. Asked once per dialect and delivery, never per
+    /// recipient.
+    fn carries(&self, delivery: &Delivery) -> bool {
+        delivery.audience().is_none()
+    }
 }
 
 /// The payload of one send, plus what dialects may need to frame it. Recipients share the
@@ -57,6 +65,14 @@ pub struct Delivery {
     /// A connection of this node that must not receive it (the sender, for "everyone but me"
     /// sends). Keys are per node, so a copy relayed to another node excludes no one there.
     except: Option<super::ConnKey>,
+    /// Client ids that must not receive it, on any node (a server send "to all but these").
+    except_clients: Box<[Arc<str>]>,
+    /// The name of the only dialect whose connections receive it (presence frames exist in the
+    /// channel dialect only). A name, not a [`DialectId`], so it means the same on every node.
+    audience: Option<Arc<str>>,
+    /// The channel a send speaks for when its route names none (a direct or broadcast send of a
+    /// channel-dialect message).
+    channel: Option<Arc<str>>,
     /// Frames of route-independent encoders, by dialect.
     encoded: [OnceLock<Bytes>; MAX_DIALECTS],
 }
@@ -70,6 +86,9 @@ impl Delivery {
             sender: None,
             sender_name: None,
             except: None,
+            except_clients: Box::default(),
+            audience: None,
+            channel: None,
             encoded: Default::default(),
         }
     }
@@ -103,6 +122,39 @@ impl Delivery {
         self.except
     }
 
+    /// Skip the connections with these client ids, on every node.
+    pub fn excluding_clients(mut self, client_ids: impl IntoIterator<Item = Arc<str>>) -> Self {
+        self.except_clients = client_ids.into_iter().collect();
+        self
+    }
+
+    /// The client ids this delivery skips on every node.
+    pub fn excluded_clients(&self) -> &[Arc<str>] {
+        &self.except_clients
+    }
+
+    /// Reach only the connections of the dialect named `dialect` (see [`FrameEncoder::carries`]).
+    pub fn only_for(mut self, dialect: impl Into<Arc<str>>) -> Self {
+        self.audience = Some(dialect.into());
+        self
+    }
+
+    /// The only dialect this delivery reaches, if it is restricted to one.
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// Name the channel this send speaks for when its route names none.
+    pub fn on_channel(mut self, channel: impl Into<Arc<str>>) -> Self {
+        self.channel = Some(channel.into());
+        self
+    }
+
+    /// The channel named by [`Delivery::on_channel`].
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
     /// The same message with an empty frame cache, as another node receives it.
     pub fn relayed(&self) -> Self {
         Self {
@@ -111,6 +163,9 @@ impl Delivery {
             sender: self.sender.clone(),
             sender_name: self.sender_name.clone(),
             except: None,
+            except_clients: self.except_clients.clone(),
+            audience: self.audience.clone(),
+            channel: self.channel.clone(),
             encoded: Default::default(),
         }
     }
@@ -132,11 +187,22 @@ impl Delivery {
         self.sender_name.as_deref()
     }
 
-    /// The frame of a route-independent encoder, encoded on first use.
+    /// The frame of a route-independent encoder, encoded on first use; empty when the
+    /// encoder's dialect does not carry this delivery.
     pub(crate) fn shared_frame(&self, dialect: DialectId, encoder: &dyn FrameEncoder) -> Bytes {
         self.encoded[dialect.index()]
-            .get_or_init(|| encoder.encode(self, &Route::default()))
+            .get_or_init(|| encode_if_carried(encoder, self, &Route::default()))
             .clone()
+    }
+}
+
+/// The encoder's frame, or an empty one (never a valid text message of any dialect, so free to
+/// mean "skip this recipient") when its dialect does not carry the delivery.
+fn encode_if_carried(encoder: &dyn FrameEncoder, delivery: &Delivery, route: &Route<'_>) -> Bytes {
+    if encoder.carries(delivery) {
+        encoder.encode(delivery, route)
+    } else {
+        Bytes::new()
     }
 }
 
@@ -157,9 +223,16 @@ impl<'a> FrameCache<'a> {
         }
     }
 
-    /// Whether the delivery skips this connection.
-    pub(crate) fn excludes(&self, conn: super::ConnKey) -> bool {
-        self.delivery.except == Some(conn)
+    /// Whether the delivery skips this connection. The client-id list is empty for all but
+    /// server sends that name exceptions, so a recipient usually costs one comparison here.
+    pub(crate) fn excludes(&self, conn: &super::Connection) -> bool {
+        self.delivery.except == Some(conn.key)
+            || (!self.delivery.except_clients.is_empty()
+                && self
+                    .delivery
+                    .except_clients
+                    .iter()
+                    .any(|id| id == conn.client_id()))
     }
 
     /// Forget route-specific frames (the fan-out moved to another channel).
@@ -167,13 +240,15 @@ impl<'a> FrameCache<'a> {
         self.per_route = Default::default();
     }
 
+    /// The frame for a connection of `dialect` along `route`; empty when that dialect does not
+    /// carry the delivery (the caller skips the recipient).
     pub(crate) fn frame(&mut self, dialect: DialectId, route: &Route<'_>) -> Bytes {
         let Some(encoder) = self.encoders.get(dialect.index()) else {
             return self.delivery.payload.clone();
         };
         if route.channel.is_some() && encoder.frame_names_channel() {
             return self.per_route[dialect.index()]
-                .get_or_insert_with(|| encoder.encode(self.delivery, route))
+                .get_or_insert_with(|| encode_if_carried(&**encoder, self.delivery, route))
                 .clone();
         }
         self.delivery.shared_frame(dialect, &**encoder)

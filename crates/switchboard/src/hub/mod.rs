@@ -478,11 +478,14 @@ impl Hub {
 
     /// Deliver to one connection known by handle (`notify_self`).
     pub fn deliver_to_connection(&self, conn: &Connection, delivery: &Delivery) -> bool {
-        if delivery.excluded() == Some(conn.key) {
+        let mut frames = FrameCache::new(delivery, &self.encoders);
+        if frames.excludes(conn) {
             return false;
         }
-        let mut frames = FrameCache::new(delivery, &self.encoders);
         let frame = frames.frame(conn.dialect(), &Route::default());
+        if frame.is_empty() {
+            return false;
+        }
         self.push_frame(conn, frame)
     }
 
@@ -521,10 +524,14 @@ struct Fanout<'a> {
 
 impl Fanout<'_> {
     fn send(&mut self, conn: &Connection, route: &Route<'_>) {
-        if self.frames.excludes(conn.key) {
+        if self.frames.excludes(conn) {
             return;
         }
         let frame = self.frames.frame(conn.dialect(), route);
+        // Empty: this connection's dialect does not carry the delivery.
+        if frame.is_empty() {
+            return;
+        }
         if self.hub.enqueue(conn, frame, &mut self.tally) {
             self.delivered += 1;
         }

@@ -3,9 +3,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::test_support::{UNLIMITED, connect, frames, hub};
+use super::test_support::{UNLIMITED, Verbatim, connect, frames, hub};
 use super::*;
 use crate::identity::Identity;
+use crate::stats::Metrics;
 
 fn delivery(payload: &str) -> Delivery {
     Delivery::from_raw_json(Bytes::copy_from_slice(payload.as_bytes()))
@@ -228,4 +229,50 @@ fn metrics_count_every_recipient_of_a_fanout() {
         "{rendered}"
     );
     drop(members);
+}
+
+/// Carries deliveries meant for the dialect named `mine` (and unrestricted ones).
+#[derive(Debug)]
+struct Mine;
+
+impl FrameEncoder for Mine {
+    fn carries(&self, delivery: &Delivery) -> bool {
+        delivery
+            .audience()
+            .is_none_or(|audience| audience == "mine")
+    }
+
+    fn encode(&self, delivery: &Delivery, _route: &Route<'_>) -> Bytes {
+        delivery.payload().clone()
+    }
+}
+
+#[test]
+fn a_delivery_for_one_dialect_reaches_no_other_and_named_clients_are_skipped() {
+    let hub = Arc::new(Hub::new(
+        vec![Arc::new(Verbatim), Arc::new(Mine)],
+        QueueBounds {
+            messages: 100,
+            bytes: 1 << 20,
+        },
+        UNLIMITED,
+        Arc::new(Metrics::default()),
+    ));
+    let other = connect(&hub, 0, Identity::public(), &["room"]);
+    let mine = connect(&hub, 1, Identity::public(), &["room"]);
+    let skipped = connect(&hub, 1, Identity::public(), &["room"]);
+    let room = Target::Channels(vec!["room".into()]);
+    let only_mine = delivery("p").only_for("mine");
+    assert_eq!(hub.deliver(&room, &only_mine), 2);
+    assert!(!hub.deliver_to_connection(&other, &only_mine));
+    assert_eq!(frames(&other), Vec::<String>::new());
+    assert_eq!(frames(&mine), vec!["p"]);
+    assert_eq!(frames(&skipped), vec!["p"]);
+    // Client ids are the same on every node, so a relayed copy still skips them.
+    let all_but = delivery("q").excluding_clients([skipped.client_id().clone()]);
+    assert_eq!(hub.deliver(&room, &all_but.relayed()), 2);
+    assert_eq!(frames(&skipped), Vec::<String>::new());
+    assert_eq!(frames(&other), vec!["q"]);
+    assert_eq!(frames(&mine), vec!["q"]);
+    assert_eq!(only_mine.relayed().audience(), Some("mine"));
 }

@@ -145,6 +145,15 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_built(tweak, |builder| builder).await
+    }
+
+    /// Start with a tweaked config and extra builder steps (rules, dialects) after the test
+    /// walkers.
+    pub async fn start_built(
+        tweak: impl FnOnce(&mut Config),
+        build: impl FnOnce(switchboard::SwitchboardBuilder) -> switchboard::SwitchboardBuilder,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
@@ -153,7 +162,7 @@ impl TestServer {
         config.shutdown.walker_grace_secs = 5;
         config.shutdown.close_grace_secs = 1;
         tweak(&mut config);
-        let app = test_walkers(Switchboard::builder(config))
+        let app = build(test_walkers(Switchboard::builder(config)))
             .build()
             .await
             .expect("build app");

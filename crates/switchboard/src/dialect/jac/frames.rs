@@ -69,6 +69,18 @@ pub fn rate_limited(walker: Option<&WalkerEvent>, retry_after_ms: u64) -> Bytes 
     encode(&frame)
 }
 
+/// `{"type":EVENT,"data":DATA}`: how an event-named delivery (a channel-dialect message) reaches
+/// a Jac connection. `data` is valid JSON already and is copied as is.
+pub fn typed(event: &str, data: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(event.len() + data.len() + 20);
+    frame.extend_from_slice(br#"{"type":"#);
+    crate::json::push_string(&mut frame, event);
+    frame.extend_from_slice(br#","data":"#);
+    frame.extend_from_slice(data);
+    frame.push(b'}');
+    Bytes::from(frame)
+}
+
 /// `{"type":"pong"}`.
 pub fn pong() -> Bytes {
     Bytes::from_static(br#"{"type":"pong"}"#)

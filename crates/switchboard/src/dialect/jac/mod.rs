@@ -6,7 +6,9 @@
 //! - [`frames`]: the frames the server sends (connection info, walker replies, errors).
 //! - [`session`]: one connection's handler, turning events into hub operations and walker runs.
 //!
-//! A delivery reaches a Jac connection verbatim: the payload is the whole frame.
+//! A delivery reaches a Jac connection verbatim: the payload is the whole frame. A delivery that
+//! names an event (a channel-dialect message, see `docs/protocol-channel.md`) arrives as
+//! `{"type":EVENT,"data":PAYLOAD}`, the shape Jac clients already branch on.
 
 pub mod connect;
 pub mod events;
@@ -63,23 +65,16 @@ impl Dialect for JacDialect {
     }
 }
 
-/// Jac Cloud sends a notification's payload as the whole frame. A delivery that names an event
-/// (a backend's publish item) becomes `{"type":<event>,"data":<payload>}`.
+/// Jac Cloud sends a notification's payload as the whole frame; an event-named delivery (from
+/// another dialect, or a backend's publish item) is wrapped as `{"type":EVENT,"data":PAYLOAD}`.
 #[derive(Debug)]
 struct Verbatim;
 
 impl FrameEncoder for Verbatim {
     fn encode(&self, delivery: &Delivery, _route: &Route<'_>) -> Bytes {
-        let Some(event) = delivery.event() else {
-            return delivery.payload().clone();
-        };
-        let event = serde_json::to_string(event).unwrap_or_else(|_| "\"message\"".into());
-        let mut frame = Vec::with_capacity(event.len() + delivery.payload().len() + 20);
-        frame.extend_from_slice(b"{\"type\":");
-        frame.extend_from_slice(event.as_bytes());
-        frame.extend_from_slice(b",\"data\":");
-        frame.extend_from_slice(delivery.payload());
-        frame.push(b'}');
-        Bytes::from(frame)
+        match delivery.event() {
+            None => delivery.payload().clone(),
+            Some(event) => frames::typed(event, delivery.payload()),
+        }
     }
 }

@@ -1,0 +1,153 @@
+//! `GET /ws/<channel>`: how a channel-dialect connection opens. The channel name and the
+//! metadata are checked before the upgrade (HTTP 400); the channel's rule is checked after it,
+//! so a refused client reads an error frame and a close code rather than a bare HTTP status
+//! (browsers hide those). The rest of the connect path is [`crate::session`]'s.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::Request;
+
+use super::session::ChannelSession;
+use super::{ChannelState, Metadata, frames, is_valid_channel_name};
+use crate::app::Switchboard;
+use crate::dialect::{Connect, Opening};
+use crate::http::ApiError;
+use crate::hub::Connection;
+use crate::session::Credentials;
+use crate::stats::Metrics;
+
+/// Most metadata entries (query parameters besides `auth`).
+pub const MAX_METADATA_KEYS: usize = 16;
+/// Longest metadata key, in bytes.
+pub const MAX_METADATA_KEY_BYTES: usize = 64;
+/// Longest metadata value, in bytes.
+pub const MAX_METADATA_VALUE_BYTES: usize = 256;
+
+/// The query parameter that carries a token; never metadata.
+const TOKEN_PARAM: &str = "auth";
+
+/// What the request said: the channel to join and the connection's metadata.
+#[derive(Debug)]
+pub struct ChannelParams {
+    channel: Arc<str>,
+    metadata: Metadata,
+}
+
+/// The channel dialect's connect side.
+#[derive(Debug)]
+pub struct ChannelConnect {
+    state: Arc<ChannelState>,
+}
+
+impl ChannelConnect {
+    pub fn new(state: Arc<ChannelState>) -> Self {
+        Self { state }
+    }
+}
+
+impl Connect for ChannelConnect {
+    type Params = ChannelParams;
+    type Session = ChannelSession;
+
+    fn params(
+        &self,
+        _app: &Switchboard,
+        request: &Request<Body>,
+    ) -> Result<ChannelParams, ApiError> {
+        let channel = request
+            .uri()
+            .path()
+            .strip_prefix("/ws/")
+            .filter(|name| is_valid_channel_name(name))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_channel",
+                    "a channel name is 1 to 128 characters of A-Z a-z 0-9 _ . : -",
+                )
+            })?;
+        Ok(ChannelParams {
+            channel: Arc::from(channel),
+            metadata: metadata(request.uri())?,
+        })
+    }
+
+    /// Join the path's channel, unless its rule refuses the connection: then join nothing and
+    /// say why (the session closes it right after).
+    fn open(
+        &self,
+        app: &Switchboard,
+        params: &ChannelParams,
+        credentials: &Credentials,
+    ) -> Opening {
+        let client_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        let rule = self.state.rules.rule_for(&params.channel);
+        let (channels, greeting) = match rule.admits(&credentials.identity) {
+            Ok(()) => (vec![params.channel.clone()], Vec::new()),
+            Err(refusal) => {
+                Metrics::inc(&app.metrics().client_errors);
+                let mut message = refusal.message(&params.channel);
+                if let Some(err) = &credentials.refused {
+                    message.push_str(&format!(" (the token presented was refused: {err})"));
+                }
+                let frame = frames::error(refusal.code(), &message, Some(&params.channel));
+                (Vec::new(), vec![frame])
+            }
+        };
+        Opening {
+            client_id,
+            channels,
+            namespace: None,
+            greeting,
+        }
+    }
+
+    fn session(
+        &self,
+        app: &Switchboard,
+        conn: Arc<Connection>,
+        params: ChannelParams,
+    ) -> ChannelSession {
+        // The same check as `open`, on the same identity: a refused connection has its error
+        // frame queued and closes after it.
+        let rule = self.state.rules.rule_for(&params.channel);
+        if let Err(refusal) = rule.admits(&conn.identity()) {
+            conn.outbound.close(refusal.close_code());
+            return ChannelSession::new(app.clone(), conn, self.state.clone(), false);
+        }
+        let has_metadata = !params.metadata.is_empty();
+        if has_metadata {
+            self.state
+                .metadata
+                .insert(conn.client_id().clone(), Arc::new(params.metadata));
+        }
+        ChannelSession::new(app.clone(), conn, self.state.clone(), has_metadata)
+    }
+}
+
+/// Every query parameter but `auth`, within the metadata limits.
+fn metadata(uri: &http::Uri) -> Result<Metadata, ApiError> {
+    let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|_| ApiError::bad_request("invalid_query", "query string is malformed"))?;
+    let mut metadata = Metadata::new();
+    for (key, value) in pairs.into_iter().filter(|(key, _)| key != TOKEN_PARAM) {
+        if key.len() > MAX_METADATA_KEY_BYTES || value.len() > MAX_METADATA_VALUE_BYTES {
+            return Err(ApiError::bad_request(
+                "metadata_too_large",
+                format!(
+                    "a metadata key is at most {MAX_METADATA_KEY_BYTES} bytes and a value at \
+                     most {MAX_METADATA_VALUE_BYTES} bytes"
+                ),
+            ));
+        }
+        metadata.insert(key, value);
+        if metadata.len() > MAX_METADATA_KEYS {
+            return Err(ApiError::bad_request(
+                "metadata_too_large",
+                format!("at most {MAX_METADATA_KEYS} metadata parameters are allowed"),
+            ));
+        }
+    }
+    Ok(metadata)
+}
