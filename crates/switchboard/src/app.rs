@@ -17,6 +17,7 @@ use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::dialect::jac::JacDialect;
+use crate::dialect::namespace::{Namespace, NamespaceHandle, NamespaceRegistry};
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::notify::{Notifier, Publisher};
 use crate::presence::{LocalPresence, Presence};
@@ -43,9 +44,19 @@ pub struct SwitchboardBuilder {
     walkers: WalkerRegistry,
     broker: Option<Arc<dyn Broker>>,
     dialects: Vec<Arc<dyn Dialect>>,
+    namespaces: NamespaceRegistry,
 }
 
 impl SwitchboardBuilder {
+    /// Serve a namespace at `/api/1/ws/<name>` (seed 003). Returns its handle (broadcast,
+    /// send_to_client, stats), which works once the app is built. A name outside
+    /// `[A-Za-z0-9_-]{1,64}`, or one already registered, is refused.
+    pub fn namespace(&mut self, namespace: Namespace) -> Result<NamespaceHandle, StartError> {
+        self.namespaces
+            .register(namespace)
+            .map_err(StartError::Config)
+    }
+
     /// Register a walker; a later one with the same name replaces an earlier one.
     pub fn walker(mut self, walker: Walker) -> Self {
         self.walkers.insert(walker);
@@ -67,6 +78,8 @@ impl SwitchboardBuilder {
     /// Open the account store (creating the data directory and token secret on first start).
     pub async fn build(self) -> Result<Switchboard, StartError> {
         let config = self.config;
+        let mut dialects = self.dialects;
+        dialects.extend(self.namespaces.into_dialect());
         if let Some(path) = &config.echo_path
             && (!path.starts_with('/') || path.contains('{'))
         {
@@ -80,14 +93,14 @@ impl SwitchboardBuilder {
         let auth = Authenticator::new(&secret, config.auth.token_ttl_secs, store);
         let accounts = Accounts::new(auth, config.auth.min_password_len, &config.accounts);
         let account_throttles = AccountThrottles::new(&config.accounts);
-        if self.dialects.len() > MAX_DIALECTS {
+        if dialects.len() > MAX_DIALECTS {
             return Err(StartError::Config(format!(
                 "at most {MAX_DIALECTS} dialects can be registered"
             )));
         }
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
-            self.dialects.iter().map(|d| d.encoder()).collect(),
+            dialects.iter().map(|d| d.encoder()).collect(),
             QueueBounds {
                 messages: config.limits.outbound_queue_messages,
                 bytes: config.limits.outbound_queue_bytes,
@@ -113,7 +126,7 @@ impl SwitchboardBuilder {
                 hub,
                 publisher,
                 walkers: self.walkers,
-                dialects: self.dialects,
+                dialects,
                 presence,
                 accounts,
                 metrics,
@@ -169,6 +182,7 @@ impl Switchboard {
             broker: None,
             // The built-in dialects; each is one line here.
             dialects: vec![Arc::new(JacDialect)],
+            namespaces: NamespaceRegistry::default(),
         }
     }
 
@@ -248,8 +262,12 @@ impl Switchboard {
     pub async fn grant_role(&self, email: &str, role: &str) -> Result<(), AccountError> {
         let identity = crate::auth::identity_of(self.accounts().grant_role(email, role).await?);
         for conn in self.hub().user_connections(identity.user_id()) {
+            // The connection's token still expires when it did.
+            let expiry = conn.identity().token_expires_at();
             // Same user, so the per-user limit cannot refuse it.
-            let _ = self.hub().set_identity(&conn, identity.clone());
+            let _ = self
+                .hub()
+                .set_identity(&conn, identity.clone().with_token_expiry(expiry));
         }
         Ok(())
     }

@@ -168,7 +168,7 @@ impl Authenticator {
         if user.token_version != token.token_version {
             return Err(AuthError::Revoked);
         }
-        Ok(identity_of(user))
+        Ok(identity_of(user).with_token_expiry(Some(token.expires_at)))
     }
 }
 

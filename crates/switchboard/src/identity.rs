@@ -24,6 +24,9 @@ struct IdentityData {
     username: Option<String>,
     email: Option<String>,
     roles: Vec<String>,
+    /// When the token this identity came from expires (unix seconds), for dialects that end
+    /// authenticated sessions at expiry.
+    token_expires_at: Option<u64>,
     /// Jac Cloud's view of the user id, derived on first use.
     root_id: OnceLock<Arc<str>>,
 }
@@ -40,6 +43,7 @@ impl Identity {
                     username: None,
                     email: None,
                     roles: Vec::new(),
+                    token_expires_at: None,
                     root_id: OnceLock::new(),
                 }))
             })
@@ -55,8 +59,28 @@ impl Identity {
             username: Some(email.clone()),
             email: Some(email),
             roles,
+            token_expires_at: None,
             root_id: OnceLock::new(),
         }))
+    }
+
+    /// The same identity, noting when the token it was proven with expires (unix seconds).
+    pub fn with_token_expiry(self, expires_at: Option<u64>) -> Self {
+        let data = &self.0;
+        Identity(Arc::new(IdentityData {
+            user_id: data.user_id.clone(),
+            authenticated: data.authenticated,
+            username: data.username.clone(),
+            email: data.email.clone(),
+            roles: data.roles.clone(),
+            token_expires_at: expires_at,
+            root_id: OnceLock::new(),
+        }))
+    }
+
+    /// When the token this identity was proven with expires (unix seconds), if known.
+    pub fn token_expires_at(&self) -> Option<u64> {
+        self.0.token_expires_at
     }
 
     pub fn is_authenticated(&self) -> bool {

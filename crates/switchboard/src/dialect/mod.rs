@@ -12,8 +12,10 @@
 //!
 //! Dialects:
 //! - [`jac`]: the Jac Cloud protocol on `GET /websocket` (seeds 000-002).
+//! - [`namespace`]: the jPulse protocol on `GET /api/1/ws/<name>` (seed 003).
 
 pub mod jac;
+pub mod namespace;
 
 use std::sync::Arc;
 
@@ -85,6 +87,12 @@ pub trait Connect: Send + Sync + 'static {
     /// The largest client message accepted (bigger closes with 1009).
     fn max_message_bytes(&self, app: &Switchboard) -> usize {
         app.config().limits.max_frame_bytes
+    }
+
+    /// Whether several sockets may share one client id (a client that chooses its own id, as
+    /// the namespace dialect's `?uuid=`); by default every socket's id is its own.
+    fn shares_client_ids(&self) -> bool {
+        false
     }
 
     /// The client id, channels and first frames of a connection about to be registered.
