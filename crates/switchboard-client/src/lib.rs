@@ -6,9 +6,13 @@
 //! - [`JacClient`]: a connection speaking the Jac Cloud dialect (`/websocket`): connect with a
 //!   token or channel, read the connection frame, send events, receive JSON frames, observe the
 //!   close code.
+//! - [`NamespaceClient`]: a connection speaking the namespace dialect (`/api/1/ws/<name>`).
 //! - [`http`]: a minimal HTTP/1.1 client for the REST and account endpoints.
 
 pub mod http;
+mod namespace;
+
+pub use namespace::{NamespaceClient, NamespaceOptions};
 
 use std::time::Duration;
 

@@ -145,6 +145,14 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_builder(tweak, |_| {}).await
+    }
+
+    /// Start with the test walkers plus whatever `extend` registers on the builder (namespaces).
+    pub async fn start_with_builder(
+        tweak: impl FnOnce(&mut Config),
+        extend: impl FnOnce(&mut switchboard::SwitchboardBuilder),
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
@@ -153,10 +161,9 @@ impl TestServer {
         config.shutdown.walker_grace_secs = 5;
         config.shutdown.close_grace_secs = 1;
         tweak(&mut config);
-        let app = test_walkers(Switchboard::builder(config))
-            .build()
-            .await
-            .expect("build app");
+        let mut builder = test_walkers(Switchboard::builder(config));
+        extend(&mut builder);
+        let app = builder.build().await.expect("build app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

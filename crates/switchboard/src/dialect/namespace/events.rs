@@ -60,7 +60,10 @@ mod tests {
         assert!(parse("{").is_err());
         assert!(parse("[1]").is_err());
         assert!(parse("\"x\"").is_err());
-        assert_eq!(super::request_id(r#"{"requestId":3}"#).as_deref(), Some("3"));
+        assert_eq!(
+            super::request_id(r#"{"requestId":3}"#).as_deref(),
+            Some("3")
+        );
         assert_eq!(super::request_id(r#"{"type":"ping","requestId":3}"#), None);
     }
 }
