@@ -174,7 +174,8 @@ impl Authenticator {
 
 /// The identity an account acts as.
 pub fn identity_of(user: UserRecord) -> Identity {
-    Identity::user(user.id, user.email, user.roles)
+    let username = user.username.unwrap_or_else(|| user.email.clone());
+    Identity::named(user.id, user.email, username, user.roles)
 }
 
 /// `Bearer x`, `bearer x` or `x` -> `x`.

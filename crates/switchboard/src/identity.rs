@@ -50,13 +50,18 @@ impl Identity {
             .clone()
     }
 
-    /// An account, from its stored id, email and roles. Until accounts carry a username of their
-    /// own, the email is the username.
+    /// An account without a username of its own: its email is its username.
     pub fn user(user_id: String, email: String, roles: Vec<String>) -> Self {
+        let username = email.clone();
+        Self::named(user_id, email, username, roles)
+    }
+
+    /// An account, from its stored id, email, username and roles.
+    pub fn named(user_id: String, email: String, username: String, roles: Vec<String>) -> Self {
         Identity(Arc::new(IdentityData {
             user_id: Arc::from(user_id),
             authenticated: true,
-            username: Some(email.clone()),
+            username: Some(username),
             email: Some(email),
             roles,
             token_expires_at: None,
