@@ -263,11 +263,11 @@ impl Switchboard {
         let identity = crate::auth::identity_of(self.accounts().grant_role(email, role).await?);
         for conn in self.hub().user_connections(identity.user_id()) {
             // The connection's token still expires when it did.
-            let expiry = conn.identity().token_expires_at();
+            let token = conn.identity().token();
             // Same user, so the per-user limit cannot refuse it.
             let _ = self
                 .hub()
-                .set_identity(&conn, identity.clone().with_token_expiry(expiry));
+                .set_identity(&conn, identity.clone().with_token(token));
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::Identity;
+use crate::identity::{Identity, TokenStamp};
 use crate::ids::unix_seconds;
 use crate::store::{AccountStore, StoreError, UserRecord};
 
@@ -168,7 +168,10 @@ impl Authenticator {
         if user.token_version != token.token_version {
             return Err(AuthError::Revoked);
         }
-        Ok(identity_of(user).with_token_expiry(Some(token.expires_at)))
+        Ok(identity_of(user).with_token(Some(TokenStamp {
+            expires_at: token.expires_at,
+            version: token.token_version,
+        })))
     }
 }
 

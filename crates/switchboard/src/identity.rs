@@ -13,6 +13,16 @@ pub const PUBLIC_USER_ID: &str = "000000000000000000000001";
 /// The prefix of a Jac Cloud root id: `n::` + user id.
 pub const ROOT_ID_PREFIX: &str = "n::";
 
+/// What an identity remembers of the token it was proven with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenStamp {
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// The account's token version when the token was issued; a higher stored version means the
+    /// token was revoked.
+    pub version: i64,
+}
+
 /// A caller's identity. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
 pub struct Identity(Arc<IdentityData>);
@@ -24,9 +34,9 @@ struct IdentityData {
     username: Option<String>,
     email: Option<String>,
     roles: Vec<String>,
-    /// When the token this identity came from expires (unix seconds), for dialects that end
-    /// authenticated sessions at expiry.
-    token_expires_at: Option<u64>,
+    /// The token this identity was proven with, for dialects that end authenticated sessions
+    /// when it expires or is revoked.
+    token: Option<TokenStamp>,
     /// Jac Cloud's view of the user id, derived on first use.
     root_id: OnceLock<Arc<str>>,
 }
@@ -43,7 +53,7 @@ impl Identity {
                     username: None,
                     email: None,
                     roles: Vec::new(),
-                    token_expires_at: None,
+                    token: None,
                     root_id: OnceLock::new(),
                 }))
             })
@@ -64,13 +74,13 @@ impl Identity {
             username: Some(username),
             email: Some(email),
             roles,
-            token_expires_at: None,
+            token: None,
             root_id: OnceLock::new(),
         }))
     }
 
-    /// The same identity, noting when the token it was proven with expires (unix seconds).
-    pub fn with_token_expiry(self, expires_at: Option<u64>) -> Self {
+    /// The same identity, noting the token it was proven with.
+    pub fn with_token(self, token: Option<TokenStamp>) -> Self {
         let data = &self.0;
         Identity(Arc::new(IdentityData {
             user_id: data.user_id.clone(),
@@ -78,14 +88,14 @@ impl Identity {
             username: data.username.clone(),
             email: data.email.clone(),
             roles: data.roles.clone(),
-            token_expires_at: expires_at,
+            token,
             root_id: OnceLock::new(),
         }))
     }
 
-    /// When the token this identity was proven with expires (unix seconds), if known.
-    pub fn token_expires_at(&self) -> Option<u64> {
-        self.0.token_expires_at
+    /// The token this identity was proven with, if it came from one.
+    pub fn token(&self) -> Option<TokenStamp> {
+        self.0.token
     }
 
     pub fn is_authenticated(&self) -> bool {

@@ -671,3 +671,35 @@ async fn the_rust_client_reports_a_refusal_as_a_connect_error() {
         Err(other) => panic!("unexpected error {other}"),
     }
 }
+
+#[tokio::test]
+async fn a_token_revoked_elsewhere_closes_its_session_within_a_heartbeat_interval() {
+    let (server, _ns) = server_with(|config| config.heartbeat.interval_ms = 1000).await;
+    let (token, user) = server.user("ada@example.com").await;
+    let mut member = join_with(
+        &server,
+        "members",
+        NamespaceOptions::default().bearer(token),
+    )
+    .await;
+    // As another node or `switchboard user revoke` on a shared database would: only the store
+    // learns of it, not this process.
+    server
+        .app
+        .authenticator()
+        .store()
+        .bump_token_version(user["id"].as_str().expect("id"))
+        .await
+        .expect("bump");
+    match member.recv(Duration::from_secs(15)).await {
+        Ok(Incoming::Json(frame)) => {
+            assert_eq!(frame["code"], 401, "{frame}");
+            assert!(
+                frame["error"].as_str().unwrap().contains("revoked"),
+                "{frame}"
+            );
+        }
+        other => panic!("expected the revocation error, got {other:?}"),
+    }
+    expect_close(&mut member, 4401).await;
+}

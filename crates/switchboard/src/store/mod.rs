@@ -216,6 +216,18 @@ impl AccountStore {
         }))
     }
 
+    /// The account's current token version (`None`: no such account any more).
+    pub async fn token_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT token_version FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("token_version")?),
+            None => None,
+        })
+    }
+
     /// Invalidate every token issued so far for this user.
     pub async fn bump_token_version(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1")

@@ -13,16 +13,16 @@
 //! - [`rate`]: the per-socket sliding-window message rate.
 //! - [`session`]: one socket's handler: limits, pings, the hook, the relay.
 //! - [`handle`]: the application's handle (broadcast, send_to_client, stats) and a hook's client.
-//! - [`expiry`]: closing sessions whose token expired.
+//! - [`token_watch`]: closing sessions whose token expired or was revoked elsewhere.
 
 pub mod connect;
 pub mod definition;
 pub mod envelope;
 pub mod events;
-mod expiry;
 pub mod handle;
 pub mod rate;
 pub mod session;
+mod token_watch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
@@ -87,7 +87,7 @@ impl NamespaceDialect {
         self.namespaces.get(name)
     }
 
-    /// Connect the handles to the app and start the expiry sweep (once, however often the
+    /// Connect the handles to the app and start the token watch (once, however often the
     /// routes are built).
     fn start(&self, app: &Switchboard) {
         self.started.call_once(|| {
@@ -101,8 +101,9 @@ impl NamespaceDialect {
                 .cloned()
                 .collect();
             if !guarded.is_empty() {
-                tokio::spawn(expiry::run(
+                tokio::spawn(token_watch::run(
                     Arc::downgrade(app.hub()),
+                    app.authenticator().store().clone(),
                     guarded,
                     app.config().heartbeat.interval(),
                 ));
