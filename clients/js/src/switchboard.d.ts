@@ -86,13 +86,13 @@ export interface ConnectOptions {
   walkerTimeoutMs?: number;
   /** Frames kept while not connected; the oldest is dropped beyond it. Default 100. */
   queueLimit?: number;
-  /** Where the persistent client uuid lives. Default `local` (falls back to memory without storage). */
+  /** Where the persistent client uuid lives. Default `local` (`session` for the namespace dialect; falls back to memory without storage). */
   clientIdStorage?: 'local' | 'session' | 'memory';
   /** WebSocket implementation; required in Node 20 (e.g. `import { WebSocket } from 'ws'`). */
   WebSocket?: WebSocketConstructor;
   /** Log to console.debug (true) or to this function. */
   debug?: boolean | ((...args: unknown[]) => void);
-  /** Wire dialect. Only `jac` is implemented today. */
+  /** Wire dialect: `jac` (default) or `namespace` (`/api/1/ws/<name>`, see namespace.d.ts). */
   dialect?: Dialect;
 }
 
@@ -184,8 +184,15 @@ export declare const DEFAULTS: Readonly<Required<Omit<ConnectOptions, 'WebSocket
 /** Open a connection and keep it open. */
 export declare function connect(url: string | URL, options?: ConnectOptions): SwitchboardConnection;
 
+export type { JPulseConnection, JPulseOptions, JPulseWs, NamespaceEnvelope } from './namespace.js';
+import type { JPulseWs } from './namespace.js';
+
+/** Seed 003's `jPulse.ws` over the namespace dialect. */
+export declare const jpulse: { readonly ws: JPulseWs };
+
 declare const _default: {
   connect: typeof connect;
+  jpulse: { readonly ws: JPulseWs };
   Status: typeof Status;
   CloseCode: typeof CloseCode;
   isTerminalCloseCode: typeof isTerminalCloseCode;

@@ -1,6 +1,7 @@
 // @switchboard/client: the JavaScript SDK of Switchboard (browsers and Node 20+).
 //
-// One ES module, no runtime dependencies. The server serves this exact file at `/switchboard.js`.
+// ES modules, no runtime dependencies: this file and the namespace dialect beside it
+// (`namespace.js`). The server serves both at `/switchboard.js` and `/namespace.js`.
 //
 //   import { connect } from '@switchboard/client';
 //   const sb = connect('ws://localhost:8000/websocket', { channel_id: 'room-1', token });
@@ -10,9 +11,11 @@
 // Layout of this file:
 //   1. constants (statuses, close codes, defaults)
 //   2. small helpers (ids, storage, URLs, errors)
-//   3. dialects: how frames look on the wire (only `jac` today; `namespace` and `channel` later)
+//   3. dialects: how frames look on the wire (`jac` here, `namespace` in namespace.js; `channel` later)
 //   4. SwitchboardConnection: status machine, reconnection, heartbeat, queue, walker calls
 //   5. connect()
+
+import { namespaceDialect, createJpulseWs } from './namespace.js';
 
 export const VERSION = '0.1.0';
 
@@ -196,15 +199,17 @@ function isPlainObject(v) {
 // A dialect knows the shape of frames on one kind of endpoint. The connection object only asks it:
 //   query(state)                 -> [name, value][] added to the URL on every (re)connect
 //   ping() / isPong(frame)       -> the application-level heartbeat
-//   classify(frame)              -> { kind: 'handshake', info }
+//   classify(frame)              -> { kind: 'handshake', info, type?, data? }  (listeners get
+//                                   `data` under `type`; default: the frame under 'connection')
 //                                 | { kind: 'reply', id, ok, value | error }
 //                                 | { kind: 'message', type, data }
 //   walker(name, context, id, o) -> a request frame whose answer comes back with the same `id`
 //   notify(target, ids, data)    -> a user / channel / client delivery frame
 //   changeUser(token)            -> a re-authentication frame answered by a new handshake
 //
-// `namespace` (seed 003: envelopes, `?uuid=`) and `channel` (seed 004: {channel, cmd, param})
-// will be added here; `connect()` refuses them until then.
+// A dialect may also name its `clientIdStorage` default. `namespace` (seed 003: envelopes,
+// `?uuid=`) lives in namespace.js; `channel` (seed 004: {channel, cmd, param}) will be added here;
+// `connect()` refuses it until then.
 
 const jacDialect = Object.freeze({
   name: 'jac',
@@ -283,8 +288,8 @@ const jacDialect = Object.freeze({
   },
 });
 
-const DIALECTS = Object.freeze({ jac: jacDialect });
-const PLANNED_DIALECTS = ['namespace', 'channel'];
+const DIALECTS = Object.freeze({ jac: jacDialect, namespace: namespaceDialect });
+const PLANNED_DIALECTS = ['channel'];
 
 // ---------------------------------------------------------------------------------------------
 // 4. The connection
@@ -331,6 +336,9 @@ export class SwitchboardConnection {
       throw new TypeError(`switchboard: unknown dialect ${JSON.stringify(this._opts.dialect)}`);
     }
     this._dialect = dialect;
+    if (!(options && options.clientIdStorage) && dialect.clientIdStorage) {
+      this._opts.clientIdStorage = dialect.clientIdStorage;
+    }
     this._WebSocket = this._opts.WebSocket ?? globalThis.WebSocket;
     if (typeof this._WebSocket !== 'function') {
       throw new TypeError(
@@ -750,7 +758,7 @@ export class SwitchboardConnection {
     const c = this._dialect.classify(frame);
     if (c.kind === 'handshake') {
       this._onHandshake(c.info);
-      this._deliver(frame, frame, 'connection');
+      this._deliver(c.data ?? frame, frame, c.type ?? 'connection');
       return;
     }
     if (c.kind === 'reply') {
@@ -940,6 +948,12 @@ export function connect(url, options = {}) {
   return new SwitchboardConnection(url, options);
 }
 
+/**
+ * Seed 003's `jPulse.ws` API over the namespace dialect: `jpulse.ws.connect(path, options)` returns
+ * a handle with `send`, `onMessage`, `onStatusChange`, `getStatus`, `isConnected`, `disconnect`.
+ */
+export const jpulse = Object.freeze({ ws: createJpulseWs(connect) });
+
 export { PUBLIC_ROOT_ID };
 
-export default { connect, Status, CloseCode, isTerminalCloseCode, backoffDelay, SwitchboardError, VERSION };
+export default { connect, jpulse, Status, CloseCode, isTerminalCloseCode, backoffDelay, SwitchboardError, VERSION };

@@ -8,6 +8,7 @@
 //! switchboard-bench fanout  --subscribers 1000 [--rate 100 | --window 4]
 //! switchboard-bench rooms   --rooms 100 --per-room 10 --rate 10
 //! switchboard-bench rpc     --clients 50 --duration 10
+//! switchboard-bench namespace --subscribers 1000 --namespace bench [--rate 100 | --window 4]
 //! switchboard-bench report  --results bench/run/results --out BENCHMARKS.md --charts bench/charts
 //! ```
 //! The generator runs on one thread: pin it to one core with `taskset`.
@@ -15,7 +16,7 @@
 //! # Layout
 //!
 //! - `scenario`: the [`scenario::Scenario`] enum (one subcommand per scenario) and one file per
-//!   scenario (`idle`, `connect`, `fanout`, `rooms`, `rpc`), with the client, publisher and
+//!   scenario (`idle`, `connect`, `fanout`, `rooms`, `rpc`, `namespace`), with the client, publisher and
 //!   measurement helpers they share.
 //! - `proto`: the wire protocols (Jac dialect, Pusher, Socket.IO, bare `ws`): how to open a usable
 //!   connection and publish in each.
@@ -73,7 +74,7 @@ mod tests {
     /// report use the subcommand. They must be the same word.
     #[test]
     fn scenario_name_is_its_subcommand() {
-        for name in ["idle", "connect", "fanout", "rooms", "rpc"] {
+        for name in ["idle", "connect", "fanout", "rooms", "rpc", "namespace"] {
             let cli = Cli::try_parse_from(["switchboard-bench", name]).expect("parses");
             let Command::Scenario(scenario) = cli.command else {
                 panic!("{name} is not a scenario");

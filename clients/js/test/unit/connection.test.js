@@ -100,7 +100,7 @@ describe('connecting', () => {
   });
 
   test('unknown and not-yet-implemented dialects are refused', () => {
-    assert.throws(() => connect(URL_, { WebSocket: FakeWebSocket, dialect: 'namespace' }), /not implemented/);
+    assert.throws(() => connect(URL_, { WebSocket: FakeWebSocket, dialect: 'channel' }), /not implemented/);
     assert.throws(() => connect(URL_, { WebSocket: FakeWebSocket, dialect: 'klingon' }), /unknown dialect/);
   });
 });

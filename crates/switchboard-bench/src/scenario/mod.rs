@@ -4,8 +4,8 @@
 //! the JSON record `bench/run.sh` and `report` read. Adding a scenario touches one new file and
 //! the match arms below.
 //!
-//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`: one scenario each (`fanout` is `rooms` with one
-//!   room).
+//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`, `namespace`: one scenario each (`fanout` is
+//!   `rooms` with one room; `namespace` is `fanout` over Switchboard's namespace dialect).
 //! - `clients`: the subscriber side they share (opening many connections, the read loop, counters).
 //! - `publisher`: the publisher side of `fanout` and `rooms` (pacing, WebSocket or HTTP publish).
 //! - `measure`: histograms, rounding, memory and CPU readings.
@@ -15,6 +15,7 @@ mod connect;
 mod fanout;
 mod idle;
 mod measure;
+mod namespace;
 mod publisher;
 mod rooms;
 mod rpc;
@@ -53,6 +54,8 @@ pub enum Scenario {
     Rooms(rooms::RoomsArgs),
     /// C clients calling a walker with `response: true`, one call in flight each.
     Rpc(rpc::RpcArgs),
+    /// S clients of one Switchboard namespace, one publisher in it (`fanout` in envelopes).
+    Namespace(namespace::NamespaceArgs),
 }
 
 impl Scenario {
@@ -64,6 +67,7 @@ impl Scenario {
             Scenario::Fanout(_) => "fanout",
             Scenario::Rooms(_) => "rooms",
             Scenario::Rpc(_) => "rpc",
+            Scenario::Namespace(_) => "namespace",
         }
     }
 
@@ -75,6 +79,7 @@ impl Scenario {
             Scenario::Fanout(_) => fanout::METRIC_KEYS,
             Scenario::Rooms(_) => rooms::METRIC_KEYS,
             Scenario::Rpc(_) => rpc::METRIC_KEYS,
+            Scenario::Namespace(_) => namespace::METRIC_KEYS,
         }
     }
 
@@ -85,6 +90,7 @@ impl Scenario {
             Scenario::Fanout(a) => &a.common,
             Scenario::Rooms(a) => &a.common,
             Scenario::Rpc(a) => &a.common,
+            Scenario::Namespace(a) => &a.common,
         }
     }
 
@@ -96,6 +102,7 @@ impl Scenario {
             Scenario::Fanout(a) => a.params(),
             Scenario::Rooms(a) => a.params(),
             Scenario::Rpc(a) => a.params(),
+            Scenario::Namespace(a) => a.params(),
         }
     }
 
@@ -106,6 +113,7 @@ impl Scenario {
             Scenario::Fanout(a) => fanout::run(env, a).await,
             Scenario::Rooms(a) => rooms::run(env, a).await,
             Scenario::Rpc(a) => rpc::run(env, a).await,
+            Scenario::Namespace(a) => namespace::run(env, a).await,
         }
     }
 
@@ -119,8 +127,13 @@ impl Scenario {
         if common.login {
             bearer = Some(clients::login(common.addr).await?);
         }
+        // The namespace scenario speaks only the namespace dialect.
+        let protocol = match self {
+            Scenario::Namespace(_) => Protocol::Namespace,
+            _ => common.protocol,
+        };
         let target = Rc::new(Target {
-            protocol: common.protocol,
+            protocol,
             addr: common.addr,
             host: common.addr.to_string(),
             app_id: common.app_id.clone(),
@@ -140,12 +153,12 @@ impl Scenario {
         let label = common
             .label
             .clone()
-            .unwrap_or_else(|| format!("{:?}", common.protocol).to_lowercase());
+            .unwrap_or_else(|| format!("{protocol:?}").to_lowercase());
         print_row(scenario, &label, &params, self.metric_keys(), &metrics);
         let record = json!({
             "scenario": scenario,
             "server": label,
-            "protocol": common.protocol,
+            "protocol": protocol,
             "tag": common.tag,
             "params": params,
             "metrics": metrics,

@@ -156,7 +156,9 @@ impl Publisher {
             }
             Outlet::Http { queue, ready }
         } else {
-            let publish_to = (self.target.protocol == Protocol::Ws).then_some(room_name.as_str());
+            // The `ws` floor and namespaces fix the target in the URL.
+            let publish_to = matches!(self.target.protocol, Protocol::Ws | Protocol::Namespace)
+                .then_some(room_name.as_str());
             let (conn, _) = self
                 .target
                 .open(self.index, None, publish_to, self.timeout)

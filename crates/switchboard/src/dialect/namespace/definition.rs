@@ -61,7 +61,7 @@ type MessageHook = Arc<dyn Fn(Client, Value, Identity) -> HookFuture<MessageOutc
 pub struct NamespaceLimits {
     /// Largest client message, in bytes; over it the client gets error 413 and stays connected.
     pub max_message_bytes: usize,
-    /// Messages one socket may send in any 1 s window; over it, error 429.
+    /// Messages one socket may send in any 1 s window; over it, error 429. 0: no limit.
     pub messages_per_sec: u32,
 }
 
@@ -246,7 +246,7 @@ pub struct NamespaceConfig {
     /// Largest client message, in bytes (error 413 over it). Default 65536.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
-    /// Messages per client socket in any 1 s window (error 429 over it). Default 50.
+    /// Messages per client socket in any 1 s window (error 429 over it); 0: no limit. Default 50.
     #[serde(default = "default_messages_per_sec")]
     pub messages_per_sec: u32,
 }

@@ -108,12 +108,12 @@ impl NamespaceSession {
         data: serde_json::Map<String, Value>,
         request_id: Option<String>,
     ) {
-        let verdict = self.window.check(
-            self.state.definition.limits.messages_per_sec,
-            self.app.hub().now_ms(),
-        );
-        if verdict != RateVerdict::Allowed {
-            return self.rate_limited(verdict, text);
+        let per_sec = self.state.definition.limits.messages_per_sec;
+        if per_sec > 0 {
+            let verdict = self.window.check(per_sec, self.app.hub().now_ms());
+            if verdict != RateVerdict::Allowed {
+                return self.rate_limited(verdict, text);
+            }
         }
         self.state.count_message();
         let identity = self.conn.identity();
