@@ -1,5 +1,6 @@
-//! The demo app: the walkers of seed 000's chat example, a progress-notification walker, and the
-//! chat page at `/` (with the JavaScript SDK at `/switchboard.js`).
+//! The demo app: the walkers of seed 000's chat example, a progress-notification walker, the
+//! chat page at `/` and the live-cursors page of the `cursors` namespace at `/cursors` (with the
+//! JavaScript SDK at `/switchboard.js` and its namespace dialect at `/namespace.js`).
 //!
 //! The walkers are the seed's, as a client written from seed 000 sees them: `chat_service`
 //! declares no `auth` setting there, so it needs a login as in Jac Cloud; progress notifications
@@ -16,6 +17,8 @@ use switchboard::{Call, Method, SwitchboardBuilder, Walker};
 
 const CHAT_PAGE: &str = include_str!("../web/index.html");
 const SDK: &str = include_str!("../../../clients/js/src/switchboard.js");
+const CURSORS_PAGE: &str = include_str!("../web/cursors.html");
+const SDK_NAMESPACE: &str = include_str!("../../../clients/js/src/namespace.js");
 
 /// `chat_service`: echoes the message back as a report (seed 000, step 1). Like every walker
 /// of the seed it needs a logged-in user.
@@ -128,10 +131,21 @@ pub fn walkers(builder: SwitchboardBuilder) -> SwitchboardBuilder {
         )
 }
 
-/// The chat page and the SDK it loads.
+/// The pages and the SDK files they load.
 pub fn pages() -> Router {
     Router::new()
         .route("/", get(|| async { Html(CHAT_PAGE) }))
+        .route("/cursors", get(|| async { Html(CURSORS_PAGE) }))
+        .route(
+            "/namespace.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    SDK_NAMESPACE,
+                )
+                    .into_response()
+            }),
+        )
         .route(
             "/switchboard.js",
             get(|| async {
