@@ -154,7 +154,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         md.push('\n');
     }
 
-    let order = ["idle", "connect", "fanout", "rooms", "rpc"];
+    let order = ["idle", "connect", "fanout", "namespace", "rooms", "rpc"];
     // Fan-out across S for the charts.
     // Per server: S -> (run length, deliveries/s, CPU per delivery); the longest runs win.
     let mut fanout_points: BTreeMap<String, BTreeMap<u64, (f64, f64, f64)>> = BTreeMap::new();
@@ -389,6 +389,11 @@ fn scenario_blurb(scenario: &str) -> &'static str {
         "fanout" => {
             "S subscribers on one channel, one publisher; `lost` counts deliveries that never \
                      arrived (must be 0 below saturation).\n"
+        }
+        "namespace" => {
+            "`fanout` over Switchboard's namespace dialect (seed 003): S clients of the namespace \
+                     `bench` (`broadcast_others`), one of them publishing; each delivery is an envelope \
+                     stamped with the sender. Switchboard only: the other servers have no namespaces.\n"
         }
         "rooms" => {
             "M channels of K subscribers, one publisher per channel at a fixed rate (a chat-like load).\n"
