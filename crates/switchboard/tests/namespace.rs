@@ -96,6 +96,14 @@ async fn server_with(tweak: impl FnOnce(&mut switchboard::Config)) -> (TestServe
         builder
             .namespace(Namespace::new("admin").require_roles(["admin", "root"]))
             .expect("admin");
+        builder
+            .namespace(
+                Namespace::new("hello").on_connect(|client, user| async move {
+                    let name = user.username().unwrap_or("guest").to_string();
+                    client.send(&json!({"type": "welcome", "to": name, "username": "forged"}));
+                }),
+            )
+            .expect("hello");
         handles = Some((chat, cursors, quiet));
     })
     .await;
@@ -215,9 +223,40 @@ async fn an_unknown_namespace_is_404_before_the_upgrade() {
         let (status, _body) = read_http_response(&mut stream).await;
         assert_eq!(status, 404, "{path}");
     }
+    // A query string that cannot be parsed (here: two uuids) is refused before the upgrade too.
+    let mut stream = tokio::net::TcpStream::connect(&server.addr)
+        .await
+        .expect("tcp");
+    stream
+        .write_all(upgrade_request(&server.addr, "/api/1/ws/chat?uuid=a&uuid=b").as_bytes())
+        .await
+        .expect("write");
+    let (status, body) = read_http_response(&mut stream).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_query"), "{body}");
     // The server is unaffected.
     let mut client = join(&server, "chat").await;
     assert_alive(&mut client).await;
+}
+
+#[tokio::test]
+async fn on_connect_can_greet_the_new_socket_after_its_connected_frame() {
+    let (server, _ns) = server().await;
+    let (token, _user) = server.user("ada@example.com").await;
+    let mut ada = join_with(&server, "hello", NamespaceOptions::default().bearer(token)).await;
+    let mut bystander = join(&server, "hello").await;
+    assert_eq!(
+        ada.recv_json().await.expect("welcome"),
+        json!({"success": true, "data": {"type": "welcome", "to": "ada@example.com", "username": ""}})
+    );
+    assert_eq!(
+        bystander.recv_json().await.expect("own welcome")["data"]["to"],
+        "guest"
+    );
+    assert!(
+        ada.is_silent_for(Duration::from_millis(200)).await,
+        "only its own greeting"
+    );
 }
 
 #[tokio::test]
@@ -251,7 +290,8 @@ async fn sockets_sharing_a_uuid_each_get_sends_once_and_close_alone() {
         );
     }
     let stats = ns.chat.stats();
-    assert_eq!((stats.sockets, stats.clients), (3, 2));
+    assert_eq!((stats.sockets, stats.clients, stats.users), (3, 2, 0));
+    assert_eq!(stats.status, NamespaceStatus::Red, "no message yet");
 
     stale.close().await.expect("close");
     // The stale socket's close removed only itself: the live tab still gets its sends.
