@@ -474,6 +474,11 @@ async fn over_the_rate_the_first_of_a_burst_and_each_request_get_429() {
     let stats = ns.quiet.stats();
     assert_eq!(stats.messages, 5);
     assert_eq!(stats.messages_rate_limited, 5);
+    assert_eq!(
+        server.metric(|m| &m.messages_rate_limited),
+        5,
+        "in /metrics too"
+    );
     // The connection stays, and other clients have their own budget.
     assert_alive(&mut flooder).await;
     neighbour

@@ -112,6 +112,8 @@ impl NamespaceSession {
         if per_sec > 0 {
             let verdict = self.window.check(per_sec, self.app.hub().now_ms());
             if verdict != RateVerdict::Allowed {
+                // The session core counts its own refusals; these are the namespace's.
+                Metrics::inc(&self.app.metrics().messages_rate_limited);
                 return self.rate_limited(verdict, text);
             }
         }
