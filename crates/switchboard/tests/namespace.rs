@@ -748,3 +748,28 @@ async fn a_token_revoked_elsewhere_closes_its_session_within_a_heartbeat_interva
     }
     expect_close(&mut member, 4401).await;
 }
+
+#[tokio::test]
+async fn server_code_reaches_a_namespace_client_by_its_scoped_address() {
+    let (server, _ns) = server().await;
+    let mut tab = join_with(&server, "chat", NamespaceOptions::default().uuid(TAB_UUID)).await;
+    let mut other_namespace = join_with(
+        &server,
+        "cursors",
+        NamespaceOptions::default().uuid(TAB_UUID),
+    )
+    .await;
+    let address = format!("chat:{}", TAB_UUID.to_lowercase());
+    server
+        .app
+        .notify_clients(&[address], &json!({"type": "from-a-walker"}));
+    assert_eq!(
+        tab.recv_json().await.expect("delivery"),
+        json!({"success": true, "data": {"type": "from-a-walker", "username": ""}})
+    );
+    assert!(
+        other_namespace
+            .is_silent_for(Duration::from_millis(200))
+            .await
+    );
+}
