@@ -192,7 +192,8 @@ impl Namespace {
         self
     }
 
-    /// Run when an admitted client's socket has closed.
+    /// Run when an admitted client's socket has closed. Like `on_connect` it runs as its own
+    /// task, so for a socket that closes at once it may start before `on_connect` has finished.
     pub fn on_disconnect<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Client, Identity) -> Fut + Send + Sync + 'static,
