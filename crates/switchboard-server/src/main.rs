@@ -120,10 +120,13 @@ async fn serve(
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr()?;
+    // Signals are handled from here on: a SIGTERM sent as soon as the line below appears shuts
+    // down gracefully instead of killing the process.
+    let stop = switchboard::shutdown::signal();
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("switchboard listening on http://{bound}");
     tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, "serving");
-    switchboard::serve(app, router, listener, switchboard::shutdown::signal()).await?;
+    switchboard::serve(app, router, listener, stop).await?;
     tracing::info!("stopped");
     Ok(())
 }
