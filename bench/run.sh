@@ -3,7 +3,7 @@
 # Jac Cloud, on this machine, in one run, with the same scenarios, pinning and warm-up.
 #
 #   bench/run.sh [--quick | --full] [--servers switchboard,sockudo,socketio,ws,jaccloud] [--reps N]
-#                [--scenarios idle,connect,fanout,rooms,rpc,channel,presence]
+#                [--scenarios idle,connect,fanout,namespace,rooms,rpc,channel,presence]
 #
 # --quick (default): 264 s of scenarios for Switchboard with Jac Cloud before idle also ran with
 # --deflate (its connects are slow);
@@ -33,7 +33,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 mode=quick
 servers="switchboard,sockudo,socketio,ws,jaccloud"
-all_scenarios="idle,connect,fanout,rooms,rpc,channel,presence"
+all_scenarios="idle,connect,fanout,namespace,rooms,rpc,channel,presence"
 scenarios=$all_scenarios
 reps=""
 while [ $# -gt 0 ]; do
@@ -243,6 +243,14 @@ for name in "${server_list[@]}"; do
     run fanout "$name" "s$s-flat" no --subscribers "$s" --window "$WINDOW" --duration "$FANOUT_SECS" --drain 3
   done
   run fanout "$name" "s$RATE_S-rate$RATE" no --drain 3 --subscribers "$RATE_S" --rate "$RATE" --duration "$FANOUT_SECS"
+  # The same fan-out in namespace envelopes (bench/configs/switchboard.toml declares `bench`).
+  if [ "$name" = switchboard ]; then
+    for s in $FANOUT_S; do
+      run namespace "$name" "s$s-flat" no --subscribers "$s" --window "$WINDOW" --duration "$FANOUT_SECS" --drain 3
+    done
+  else
+    na namespace "$name" "no namespace dialect (Switchboard's seed 003 endpoints)"
+  fi
   run rooms "$name" "m${ROOMS}k$PER_ROOM-rate$ROOMS_RATE" no --rooms "$ROOMS" --per-room "$PER_ROOM" \
     --rate "$ROOMS_RATE" --duration "$FANOUT_SECS"
   case "$name" in

@@ -88,13 +88,13 @@ export interface ConnectOptions {
   walkerTimeoutMs?: number;
   /** Frames kept while not connected; the oldest is dropped beyond it. Default 100. */
   queueLimit?: number;
-  /** Where the persistent client uuid lives. Default `local` (falls back to memory without storage). */
+  /** Where the persistent client uuid lives. Default `local` (`session` for the namespace dialect; falls back to memory without storage). */
   clientIdStorage?: 'local' | 'session' | 'memory';
   /** WebSocket implementation; required in Node 20 (e.g. `import { WebSocket } from 'ws'`). */
   WebSocket?: WebSocketConstructor;
   /** Log to console.debug (true) or to this function. */
   debug?: boolean | ((...args: unknown[]) => void);
-  /** Wire dialect: `jac` (`/websocket`) or `channel` (`/ws/<channel>`); `namespace` is not implemented yet. */
+  /** Wire dialect: `jac` (default, `/websocket`), `channel` (`/ws/<channel>`, see channel.d.ts) or `namespace` (`/api/1/ws/<name>`, see namespace.d.ts). */
   dialect?: Dialect;
 }
 
@@ -189,9 +189,15 @@ export declare function connect(url: string | URL, options?: ConnectOptions): Sw
 
 export type { ChannelConnection, Member, Message, PresenceChange } from './channel.js';
 export { Socket } from './channel.js';
+export type { JPulseConnection, JPulseOptions, JPulseWs, NamespaceEnvelope } from './namespace.js';
+import type { JPulseWs } from './namespace.js';
+
+/** Seed 003's `jPulse.ws` over the namespace dialect. */
+export declare const jpulse: { readonly ws: JPulseWs };
 
 declare const _default: {
   connect: typeof connect;
+  jpulse: { readonly ws: JPulseWs };
   Status: typeof Status;
   CloseCode: typeof CloseCode;
   isTerminalCloseCode: typeof isTerminalCloseCode;

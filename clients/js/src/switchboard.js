@@ -1,7 +1,8 @@
 // @switchboard/client: the JavaScript SDK of Switchboard (browsers and Node 20+).
 //
-// ES modules, no runtime dependencies: this file and channel.js (the channel dialect) beside it.
-// The server serves both as they are, at `/switchboard.js` and `/channel.js`.
+// ES modules, no runtime dependencies: this file and the dialect modules beside it, channel.js
+// (the channel dialect) and namespace.js (the namespace dialect). The server serves all three as
+// they are, at `/switchboard.js`, `/channel.js` and `/namespace.js`.
 //
 //   import { connect } from '@switchboard/client';
 //   const sb = connect('ws://localhost:8000/websocket', { channel_id: 'room-1', token });
@@ -11,11 +12,13 @@
 // Layout of this file:
 //   1. constants (statuses, close codes, defaults)
 //   2. small helpers (ids, storage, URLs, errors)
-//   3. dialects: how frames look on the wire (`jac` here, `channel` in channel.js; `namespace` later)
+//   3. dialects: how frames look on the wire (`jac` here, `channel` in channel.js, `namespace` in
+//      namespace.js)
 //   4. SwitchboardConnection: status machine, reconnection, heartbeat, queue, walker calls
 //   5. connect()
 
 import { channelDialect, attachChannelApi, Socket } from './channel.js';
+import { namespaceDialect, createJpulseWs } from './namespace.js';
 
 export const VERSION = '0.1.0';
 
@@ -199,7 +202,8 @@ function isPlainObject(v) {
 // A dialect knows the shape of frames on one kind of endpoint. The connection object only asks it:
 //   query(state)                 -> [name, value][] added to the URL on every (re)connect
 //   ping() / isPong(frame)       -> the application-level heartbeat
-//   classify(frame)              -> { kind: 'handshake', info }
+//   classify(frame)              -> { kind: 'handshake', info, type?, data? }  (listeners get
+//                                   `data` under `type`; default: the frame under 'connection')
 //                                 | { kind: 'reply', id, ok, value | error }
 //                                 | { kind: 'message', type, data }
 //   walker(name, context, id, o) -> a request frame whose answer comes back with the same `id`
@@ -207,9 +211,9 @@ function isPlainObject(v) {
 //   changeUser(token)            -> a re-authentication frame answered by a new handshake
 //
 // A dialect without a first frame sets `openIsHandshake` and `openInfo(conn)`; `resume(conn)` runs
-// after each (re)connect, before the offline queue flushes. `namespace` (seed 003: envelopes,
-// `?uuid=`) will be added here; `connect()` refuses it until then. `channel` (seed 004) lives in
-// channel.js.
+// after each (re)connect, before the offline queue flushes. A dialect may also name its
+// `clientIdStorage` default. `namespace` (seed 003: envelopes, `?uuid=`) lives in namespace.js;
+// `channel` (seed 004: {channel, cmd, param}) in channel.js.
 
 const jacDialect = Object.freeze({
   name: 'jac',
@@ -288,12 +292,11 @@ const jacDialect = Object.freeze({
   },
 });
 
-// Looked up when a connection is made, not when this module loads: channel.js imports this module
-// too, and whichever loads first must not find the other half-initialised.
+// Looked up when a connection is made, not when this module loads: the dialect modules import this
+// module too, and whichever loads first must not find the other half-initialised.
 function dialectNamed(name) {
-  return { jac: jacDialect, channel: channelDialect }[name];
+  return { jac: jacDialect, channel: channelDialect, namespace: namespaceDialect }[name];
 }
-const PLANNED_DIALECTS = ['namespace'];
 
 // ---------------------------------------------------------------------------------------------
 // 4. The connection
@@ -334,12 +337,12 @@ export class SwitchboardConnection {
     this._opts = mergeOptions(options);
     const dialect = dialectNamed(this._opts.dialect);
     if (!dialect) {
-      if (PLANNED_DIALECTS.includes(this._opts.dialect)) {
-        throw new Error(`switchboard: the "${this._opts.dialect}" dialect is not implemented yet; use "jac"`);
-      }
       throw new TypeError(`switchboard: unknown dialect ${JSON.stringify(this._opts.dialect)}`);
     }
     this._dialect = dialect;
+    if (!(options && options.clientIdStorage) && dialect.clientIdStorage) {
+      this._opts.clientIdStorage = dialect.clientIdStorage;
+    }
     this._WebSocket = this._opts.WebSocket ?? globalThis.WebSocket;
     if (typeof this._WebSocket !== 'function') {
       throw new TypeError(
@@ -763,7 +766,7 @@ export class SwitchboardConnection {
     const c = this._dialect.classify(frame);
     if (c.kind === 'handshake') {
       this._onHandshake(c.info);
-      this._deliver(frame, frame, 'connection');
+      this._deliver(c.data ?? frame, frame, c.type ?? 'connection');
       return;
     }
     if (c.kind === 'reply') {
@@ -956,6 +959,12 @@ export function connect(url, options = {}) {
   return conn._dialect === channelDialect ? attachChannelApi(conn) : conn;
 }
 
+/**
+ * Seed 003's `jPulse.ws` API over the namespace dialect: `jpulse.ws.connect(path, options)` returns
+ * a handle with `send`, `onMessage`, `onStatusChange`, `getStatus`, `isConnected`, `disconnect`.
+ */
+export const jpulse = Object.freeze({ ws: createJpulseWs(connect) });
+
 export { PUBLIC_ROOT_ID, Socket };
 
-export default { connect, Status, CloseCode, isTerminalCloseCode, backoffDelay, SwitchboardError, VERSION, Socket };
+export default { connect, jpulse, Status, CloseCode, isTerminalCloseCode, backoffDelay, SwitchboardError, VERSION, Socket };

@@ -10,6 +10,7 @@
 //! switchboard-bench rpc     --clients 50 --duration 10
 //! switchboard-bench channel --subscribers 1000 [--rate 100 | --window 4]
 //! switchboard-bench presence --members 1000 --server-pid PID
+//! switchboard-bench namespace --subscribers 1000 --namespace bench [--rate 100 | --window 4]
 //! switchboard-bench report  --results bench/run/results --out BENCHMARKS.md --charts bench/charts
 //! ```
 //! The generator runs on one thread: pin it to one core with `taskset`.
@@ -17,7 +18,7 @@
 //! # Layout
 //!
 //! - `scenario`: the [`scenario::Scenario`] enum (one subcommand per scenario) and one file per
-//!   scenario (`idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`), with the client, publisher and
+//!   scenario (`idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`, `namespace`), with the client, publisher and
 //!   measurement helpers they share.
 //! - `proto`: the wire protocols (Jac dialect, channel dialect, Pusher, Socket.IO, bare `ws`): how to open a usable
 //!   connection and publish in each.
@@ -76,7 +77,14 @@ mod tests {
     #[test]
     fn scenario_name_is_its_subcommand() {
         for name in [
-            "idle", "connect", "fanout", "rooms", "rpc", "channel", "presence",
+            "idle",
+            "connect",
+            "fanout",
+            "rooms",
+            "rpc",
+            "channel",
+            "presence",
+            "namespace",
         ] {
             let cli = Cli::try_parse_from(["switchboard-bench", name]).expect("parses");
             let Command::Scenario(scenario) = cli.command else {

@@ -4,6 +4,7 @@
 //! | protocol | subscribe | publish | ready when |
 //! | --- | --- | --- | --- |
 //! | `jac` (Switchboard, Jac Cloud) | `/websocket?channel_id=R` | client event `channel` | the `connection` frame arrived |
+//! | `namespace` (Switchboard, seed 003) | `/api/1/ws/R` | any object, from a socket of the same namespace (relayed by the namespace's `on_message`) | the `connected` envelope arrived |
 //! | `pusher` (Sockudo) | `/app/KEY`, then `pusher:subscribe` | HTTP `POST /apps/ID/events` (signed) | `pusher:connection_established` (and `subscription_succeeded` for a room) |
 //! | `sio` (Socket.IO 4) | Engine.IO v4 over WebSocket, `?room=R` joins | `42["pub",R,data]` | the namespace connect reply `40{...}` |
 //! | `ws` (bare `ws` floor) | `/?room=R` | `/?pub=R`, any text frame | the 101 response |
@@ -29,6 +30,8 @@ use crate::ws::{self, FrameReader, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
 pub enum Protocol {
     /// Jac Cloud dialect: Switchboard and Jac Cloud.
     Jac,
+    /// Namespace dialect (seed 003): Switchboard's `/api/1/ws/<name>`.
+    Namespace,
     /// Pusher protocol: Sockudo.
     Pusher,
     /// Engine.IO v4 / Socket.IO 4.
@@ -89,6 +92,7 @@ impl Target {
                 Some(room) => format!("/websocket?channel_id={room}"),
                 None => "/websocket".to_string(),
             },
+            Protocol::Namespace => format!("/api/1/ws/{}", room.or(publish_to).unwrap_or_default()),
             Protocol::Pusher => format!(
                 "/app/{}?protocol=7&client=switchboard-bench&version=0.1&flash=false",
                 self.app_key
@@ -135,7 +139,7 @@ impl Target {
     ) -> anyhow::Result<Conn> {
         let mut stream = ws::tcp_connect(self.addr, self.source_for(index)).await?;
         let mut headers = Vec::new();
-        if let (Protocol::Jac, Some(token)) = (self.protocol, &self.bearer) {
+        if let (Protocol::Jac | Protocol::Namespace, Some(token)) = (self.protocol, &self.bearer) {
             headers.push(("Authorization".to_string(), format!("Bearer {token}")));
         }
         if self.offer_deflate {
@@ -154,6 +158,12 @@ impl Target {
         match self.protocol {
             // Both join on the upgrade and send no first frame.
             Protocol::Ws | Protocol::Channel => {}
+            Protocol::Namespace => {
+                let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
+                if ws::find(&text, b"\"connected\"").is_none() {
+                    bail!("expected the connected envelope, got {}", lossy(&text));
+                }
+            }
             Protocol::Jac => {
                 let text = next_text(&mut stream, &mut reader, &mut inflater).await?;
                 if ws::find(&text, b"\"connection\"").is_none() {
@@ -212,7 +222,7 @@ impl Target {
                 r#"{{"type":"channel","channel_ids":["{room}"],"data":{{"m":"{payload}"}}}}"#
             ),
             Protocol::Sio => format!(r#"42["pub","{room}",{{"m":"{payload}"}}]"#),
-            Protocol::Ws => format!(r#"{{"m":"{payload}"}}"#),
+            Protocol::Ws | Protocol::Namespace => format!(r#"{{"m":"{payload}"}}"#),
             Protocol::Channel => {
                 format!(r#"{{"channel":"{room}","cmd":"m","param":{{"m":"{payload}"}}}}"#)
             }

@@ -7,10 +7,14 @@
 //!   token or channel, read the connection frame, send events, receive JSON frames, observe the
 //!   close code.
 //! - [`channel::ChannelClient`]: a connection speaking the channel dialect (`/ws/<channel>`).
+//! - [`NamespaceClient`]: a connection speaking the namespace dialect (`/api/1/ws/<name>`).
 //! - [`http`]: a minimal HTTP/1.1 client for the REST and account endpoints.
 
 pub mod channel;
 pub mod http;
+mod namespace;
+
+pub use namespace::{NamespaceClient, NamespaceOptions};
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
-//! The demo app: the walkers of seed 000's chat example, a progress-notification walker, and the
-//! chat page at `/` (with the JavaScript SDK at `/switchboard.js` and its channel-dialect module
-//! at `/channel.js`), and the rooms page of the channel dialect at `/rooms`.
+//! The demo app: the walkers of seed 000's chat example, a progress-notification walker, the
+//! chat page at `/`, the rooms page of the channel dialect at `/rooms` and the live-cursors page
+//! of the `cursors` namespace at `/cursors` (with the JavaScript SDK at `/switchboard.js` and its
+//! dialect modules at `/channel.js` and `/namespace.js`).
 //!
 //! The walkers are the seed's, as a client written from seed 000 sees them: `chat_service`
 //! declares no `auth` setting there, so it needs a login as in Jac Cloud; progress notifications
@@ -21,6 +22,10 @@ const SDK: &str = include_str!("../../../clients/js/src/switchboard.js");
 const SDK_CHANNEL: &str = include_str!("../../../clients/js/src/channel.js");
 /// The rooms page: the channel dialect with a member list kept live by presence.
 const ROOMS_PAGE: &str = include_str!("../web/rooms.html");
+/// The live-cursors page: the `cursors` namespace.
+const CURSORS_PAGE: &str = include_str!("../web/cursors.html");
+/// The SDK's namespace-dialect module, imported from beside `switchboard.js`.
+const SDK_NAMESPACE: &str = include_str!("../../../clients/js/src/namespace.js");
 
 /// `chat_service`: echoes the message back as a report (seed 000, step 1). Like every walker
 /// of the seed it needs a logged-in user.
@@ -133,13 +138,15 @@ pub fn walkers(builder: SwitchboardBuilder) -> SwitchboardBuilder {
         )
 }
 
-/// The chat page and the SDK it loads.
+/// The pages and the SDK files they load.
 pub fn pages() -> Router {
     Router::new()
         .route("/", get(|| async { Html(CHAT_PAGE) }))
         .route("/rooms", get(|| async { Html(ROOMS_PAGE) }))
         .route("/switchboard.js", get(|| async { javascript(SDK) }))
         .route("/channel.js", get(|| async { javascript(SDK_CHANNEL) }))
+        .route("/cursors", get(|| async { Html(CURSORS_PAGE) }))
+        .route("/namespace.js", get(|| async { javascript(SDK_NAMESPACE) }))
 }
 
 fn javascript(source: &'static str) -> Response {

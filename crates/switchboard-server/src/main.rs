@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - `main.rs`: the command line (serve by default; `user` subcommands) and start-up.
-//! - [`settings`]: turning flags, environment variables and the TOML file into a [`switchboard::Config`].
+//! - [`settings`]: turning flags, environment variables and the TOML file into a [`switchboard::Config`]
+//!   and the `[[namespace]]` endpoints.
 //! - [`demo`]: the demo chat app: seed 000's walkers and the page at `/`.
 
 mod demo;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::Switchboard;
+use switchboard::dialect::namespace::{Namespace, NamespaceConfig};
 
 /// Real-time messaging server: WebSockets, walkers, accounts.
 #[derive(Parser, Debug)]
@@ -56,6 +58,9 @@ enum UserCommand {
         /// A role to grant, e.g. `admin`; repeatable.
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// The name shown to other users (`[A-Za-z0-9_.-]{1,32}`); default: the email.
+        #[arg(long)]
+        username: Option<String>,
     },
     /// Grant a role to an existing account.
     Grant {
@@ -86,16 +91,25 @@ async fn main() -> anyhow::Result<()> {
         config.core.echo_path = Some(path);
     }
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config.core, config.demo).await,
+        Command::Serve => serve(config.core, config.demo, &config.namespaces).await,
         Command::User(command) => manage_user(config.core, command).await,
     }
 }
 
-async fn serve(config: switchboard::Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(
+    config: switchboard::Config,
+    demo: bool,
+    namespaces: &[NamespaceConfig],
+) -> anyhow::Result<()> {
     let listen = config.listen;
     let mut builder = Switchboard::builder(config);
     if demo {
         builder = demo::walkers(builder);
+    }
+    for namespace in namespaces {
+        builder
+            .namespace(Namespace::from_config(namespace))
+            .context("in [[namespace]]")?;
     }
     let app = builder.build().await.context("starting switchboard")?;
     let mut router = switchboard::http::router(app.clone());
@@ -106,10 +120,13 @@ async fn serve(config: switchboard::Config, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr()?;
+    // Signals are handled from here on: a SIGTERM sent as soon as the line below appears shuts
+    // down gracefully instead of killing the process.
+    let stop = switchboard::shutdown::signal();
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("switchboard listening on http://{bound}");
     tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, "serving");
-    switchboard::serve(app, router, listener, switchboard::shutdown::signal()).await?;
+    switchboard::serve(app, router, listener, stop).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -122,11 +139,15 @@ async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyho
             email,
             password,
             roles,
+            username,
         } => {
-            let user = accounts.register(&email, &password, roles).await?;
+            let user = accounts
+                .register_named(&email, &password, username.as_deref(), roles)
+                .await?;
             println!(
-                "created {} (id {}, root_id n::{}, roles [{}])",
+                "created {} (username {}, id {}, root_id n::{}, roles [{}])",
                 user.email,
+                user.username.as_deref().unwrap_or(&user.email),
                 user.id,
                 user.root_id,
                 user.roles.join(", ")

@@ -5,12 +5,38 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use switchboard::dialect::namespace::{NamespaceConfig, Relay};
 
 /// Everything the binary needs: the library's config plus the binary's own keys.
 pub struct Settings {
     pub core: switchboard::Config,
     /// Serve the demo chat app (walkers and the page at `/`). Config key `demo`, default true.
     pub demo: bool,
+    /// The `[[namespace]]` tables: namespace endpoints at `/api/1/ws/<name>`. Without any, the
+    /// shipped ones ([`default_namespaces`]); `namespace = []` serves none.
+    pub namespaces: Vec<NamespaceConfig>,
+}
+
+/// The namespaces a config without `[[namespace]]` tables serves: `chat` (every message to
+/// everyone), `cursors` (to everyone but the sender) and `admin` (users with the `admin` role;
+/// messages go to the server's hooks only).
+pub fn default_namespaces() -> Vec<NamespaceConfig> {
+    let open = |name: &str, on_message| NamespaceConfig {
+        name: name.to_string(),
+        require_auth: false,
+        require_roles: Vec::new(),
+        on_message,
+        max_message_bytes: 65536,
+        messages_per_sec: 50,
+    };
+    vec![
+        open("chat", Relay::Broadcast),
+        open("cursors", Relay::BroadcastOthers),
+        NamespaceConfig {
+            require_roles: vec!["admin".to_string()],
+            ..open("admin", Relay::None)
+        },
+    ]
 }
 
 pub fn load(
@@ -32,6 +58,12 @@ pub fn load(
         Some(toml::Value::Boolean(demo)) => demo,
         Some(other) => anyhow::bail!("config key `demo` must be true or false, not {other}"),
     };
+    let namespaces = match table.remove("namespace") {
+        None => default_namespaces(),
+        Some(value) => value
+            .try_into()
+            .context("invalid [[namespace]] table (see config/switchboard.example.toml)")?,
+    };
     let mut core: switchboard::Config = table
         .try_into()
         .context("invalid config file (see config/switchboard.example.toml)")?;
@@ -41,7 +73,11 @@ pub fn load(
     if let Some(dir) = data_dir {
         core.data_dir = dir;
     }
-    Ok(Settings { core, demo })
+    Ok(Settings {
+        core,
+        demo,
+        namespaces,
+    })
 }
 
 #[cfg(test)]
@@ -57,5 +93,35 @@ mod tests {
             format!("{:?}", switchboard::Config::default())
         );
         assert!(settings.demo);
+        assert_eq!(settings.namespaces, super::default_namespaces());
+    }
+
+    #[test]
+    fn namespace_tables_replace_the_shipped_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("ns.toml");
+        std::fs::write(
+            &file,
+            "[[namespace]]\nname = \"game\"\nrequire_roles = [\"player\"]\n\
+             on_message = \"broadcast_others\"\nmessages_per_sec = 5\n",
+        )
+        .expect("write");
+        let settings = super::load(Some(&file), None, None).expect("parses");
+        assert_eq!(settings.namespaces.len(), 1);
+        let game = &settings.namespaces[0];
+        assert_eq!(game.name, "game");
+        assert_eq!(game.on_message, super::Relay::BroadcastOthers);
+        assert_eq!((game.messages_per_sec, game.max_message_bytes), (5, 65536));
+
+        std::fs::write(&file, "namespace = []\n").expect("write");
+        let none = super::load(Some(&file), None, None).expect("parses");
+        assert!(none.namespaces.is_empty());
+
+        std::fs::write(
+            &file,
+            "[[namespace]]\nname = \"x\"\non_message = \"shout\"\n",
+        )
+        .expect("write");
+        assert!(super::load(Some(&file), None, None).is_err());
     }
 }

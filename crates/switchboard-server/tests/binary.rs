@@ -491,3 +491,94 @@ async fn channel_tables_in_the_config_file_set_channel_rules() {
     );
     assert!(server.terminate().success());
 }
+
+#[tokio::test]
+async fn the_shipped_namespaces_and_cli_usernames_work() {
+    use switchboard_client::{NamespaceClient, NamespaceOptions};
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(cwd.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--username",
+            "ada",
+        ])
+        .args([
+            "--password",
+            "correct horse",
+            "--role",
+            "admin",
+            "--data-dir",
+            data,
+        ])
+        .env("SWITCHBOARD_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("username ada"),
+        "{text}"
+    );
+    let server = Server::start(
+        cwd.path(),
+        &["--listen", "127.0.0.1:0", "--data-dir", data],
+        &[],
+    );
+    let (token, _root) = login(&server.addr, "ada@example.com").await;
+    let none = NamespaceOptions::default();
+
+    // chat: everyone, the sender included, under the sender's username.
+    let ada_options = NamespaceOptions::default().bearer(token.clone());
+    let mut ada = NamespaceClient::connect(&server.ws(), "chat", &ada_options)
+        .await
+        .unwrap();
+    let mut guest = NamespaceClient::connect(&server.ws(), "chat", &none)
+        .await
+        .unwrap();
+    ada.send_json(&json!({"type": "msg", "text": "hi"}))
+        .await
+        .unwrap();
+    for client in [&mut ada, &mut guest] {
+        let frame = client.recv_json().await.unwrap();
+        assert_eq!(frame["data"]["username"], "ada", "{frame}");
+    }
+    // cursors: everyone but the sender.
+    let mut mover = NamespaceClient::connect(&server.ws(), "cursors", &none)
+        .await
+        .unwrap();
+    let mut watcher = NamespaceClient::connect(&server.ws(), "cursors", &none)
+        .await
+        .unwrap();
+    mover.send_json(&json!({"x": 1, "y": 2})).await.unwrap();
+    assert_eq!(watcher.recv_json().await.unwrap()["data"]["x"], 1);
+    assert!(mover.is_silent_for(Duration::from_millis(300)).await);
+    // admin: a role is required.
+    let mut refused = NamespaceClient::open(&server.ws(), "admin", &none)
+        .await
+        .unwrap();
+    assert_eq!(refused.recv_json().await.unwrap()["code"], 401);
+    assert!(matches!(
+        refused.recv(Duration::from_secs(5)).await.unwrap(),
+        Incoming::Closed {
+            code: Some(4401),
+            ..
+        }
+    ));
+    let admin = NamespaceClient::connect(&server.ws(), "admin", &ada_options)
+        .await
+        .unwrap();
+    assert_eq!(admin.welcome["namespace"], "/api/1/ws/admin");
+    assert_eq!(
+        http::get(&server.addr, "/api/1/ws/unknown", None)
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+    assert!(server.terminate().success());
+}

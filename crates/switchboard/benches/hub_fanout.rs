@@ -64,6 +64,7 @@ impl Fixture {
                     channels: vec![channel.clone()],
                     namespace: None,
                     greeting: Vec::new(),
+                    shared_client_id: false,
                 })
                 .expect("fresh client id");
             self.conns.push(conn);

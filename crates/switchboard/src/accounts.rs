@@ -19,6 +19,10 @@ pub enum AccountError {
     PasswordTooLong,
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("username must be 1 to 32 of A-Z a-z 0-9 _ . -")]
+    InvalidUsername,
+    #[error("an account with this username already exists")]
+    UsernameTaken,
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error("no such account")]
@@ -34,6 +38,7 @@ impl From<StoreError> for AccountError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::EmailTaken => AccountError::EmailTaken,
+            StoreError::UsernameTaken => AccountError::UsernameTaken,
             StoreError::NotFound => AccountError::NotFound,
             other => AccountError::Internal(other.to_string()),
         }
@@ -56,6 +61,8 @@ impl AccountError {
             AccountError::WeakPassword(_) => "weak_password",
             AccountError::PasswordTooLong => "password_too_long",
             AccountError::EmailTaken => "email_taken",
+            AccountError::InvalidUsername => "invalid_username",
+            AccountError::UsernameTaken => "username_taken",
             AccountError::InvalidCredentials => "invalid_credentials",
             AccountError::NotFound => "not_found",
             AccountError::Busy => "hashing_busy",
@@ -92,14 +99,28 @@ impl Accounts {
         &self.auth
     }
 
-    /// Create an account with `roles`.
+    /// Create an account with `roles`; its username is its email.
     pub async fn register(
         &self,
         email: &str,
         password: &str,
         roles: Vec<String>,
     ) -> Result<UserRecord, AccountError> {
+        self.register_named(email, password, None, roles).await
+    }
+
+    /// Create an account with `roles` and, if given, a username (checked before any hashing).
+    pub async fn register_named(
+        &self,
+        email: &str,
+        password: &str,
+        username: Option<&str>,
+        roles: Vec<String>,
+    ) -> Result<UserRecord, AccountError> {
         let email = normalize_email(email)?;
+        if username.is_some_and(|name| !is_valid_username(name)) {
+            return Err(AccountError::InvalidUsername);
+        }
         if password.chars().count() < self.min_password_len {
             return Err(AccountError::WeakPassword(self.min_password_len));
         }
@@ -113,6 +134,7 @@ impl Accounts {
             root_id: id.clone(),
             id,
             email,
+            username: username.map(str::to_string),
             password_hash,
             token_version: 0,
             roles,
@@ -169,6 +191,15 @@ impl Accounts {
         let email = normalize_email(email)?;
         Ok(self.auth.store().user_by_email(&email).await?)
     }
+}
+
+/// Whether `name` may be a username: `[A-Za-z0-9_.-]{1,32}` (no `@`, so no username can look
+/// like another account's email, which is what accounts without a username show).
+pub fn is_valid_username(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The one form of an address that accounts are stored and looked up under, so that two

@@ -20,6 +20,7 @@ use crate::dialect::channel::api::Channels;
 use crate::dialect::channel::rules::{ChannelRule, ChannelRules};
 use crate::dialect::channel::{ChannelDialect, ChannelState};
 use crate::dialect::jac::JacDialect;
+use crate::dialect::namespace::{Namespace, NamespaceHandle, NamespaceRegistry};
 use crate::external_token::ExternalTokens;
 use crate::http::api::{ApiKeys, SeenIds};
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
@@ -50,9 +51,19 @@ pub struct SwitchboardBuilder {
     broker: Option<Arc<dyn Broker>>,
     dialects: Vec<Arc<dyn Dialect>>,
     channel_rules: Vec<ChannelRule>,
+    namespaces: NamespaceRegistry,
 }
 
 impl SwitchboardBuilder {
+    /// Serve a namespace at `/api/1/ws/<name>` (seed 003). Returns its handle (broadcast,
+    /// send_to_client, stats), which works once the app is built. A name outside
+    /// `[A-Za-z0-9_-]{1,64}`, or one already registered, is refused.
+    pub fn namespace(&mut self, namespace: Namespace) -> Result<NamespaceHandle, StartError> {
+        self.namespaces
+            .register(namespace)
+            .map_err(StartError::Config)
+    }
+
     /// Register a walker; a later one with the same name replaces an earlier one.
     pub fn walker(mut self, walker: Walker) -> Self {
         self.walkers.insert(walker);
@@ -81,6 +92,8 @@ impl SwitchboardBuilder {
     /// Open the account store (creating the data directory and token secret on first start).
     pub async fn build(self) -> Result<Switchboard, StartError> {
         let config = self.config;
+        let mut dialects = self.dialects;
+        dialects.extend(self.namespaces.into_dialect());
         if let Some(path) = &config.echo_path
             && (!path.starts_with('/') || path.contains('{'))
         {
@@ -120,7 +133,6 @@ impl SwitchboardBuilder {
             ));
         }
         // The channel dialect is built here, once the configured and coded rules are known.
-        let mut dialects = self.dialects;
         let channels = Arc::new(ChannelState::new(
             Hub::dialect_id(dialects.len()),
             ChannelRules::new(&config.channel, self.channel_rules),
@@ -226,6 +238,7 @@ impl Switchboard {
             // The built-in dialects; each is one line here.
             dialects: vec![Arc::new(JacDialect)],
             channel_rules: Vec::new(),
+            namespaces: NamespaceRegistry::default(),
         }
     }
 
@@ -311,8 +324,12 @@ impl Switchboard {
     pub async fn grant_role(&self, email: &str, role: &str) -> Result<(), AccountError> {
         let identity = crate::auth::identity_of(self.accounts().grant_role(email, role).await?);
         for conn in self.hub().user_connections(identity.user_id()) {
+            // The connection's token still expires when it did.
+            let token = conn.identity().token();
             // Same user, so the per-user limit cannot refuse it.
-            let _ = self.hub().set_identity(&conn, identity.clone());
+            let _ = self
+                .hub()
+                .set_identity(&conn, identity.clone().with_token(token));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use serde::{Deserialize, Serialize};
 
 use crate::external_token::ExternalTokens;
-use crate::identity::Identity;
+use crate::identity::{Identity, TokenStamp};
 use crate::ids::unix_seconds;
 use crate::store::{AccountStore, StoreError, UserRecord};
 
@@ -174,11 +174,14 @@ impl Authenticator {
             let token = strip_bearer(presented);
             // A token that names a key or uses another algorithm is never one of ours; an HS256
             // one is ours unless our secret does not verify it.
-            if ExternalTokens::claims_token(token) {
-                return Ok(external.verify(token).await?.identity);
-            }
-            if let Err(AuthError::Invalid) = self.keys.verify(token) {
-                return Ok(external.verify(token).await?.identity);
+            if ExternalTokens::claims_token(token)
+                || matches!(self.keys.verify(token), Err(AuthError::Invalid))
+            {
+                let verified = external.verify(token).await?;
+                return Ok(verified.identity.with_token(Some(TokenStamp {
+                    expires_at: verified.expires_at,
+                    version: None,
+                })));
             }
         }
         let token = self.keys.verify(presented)?;
@@ -190,13 +193,17 @@ impl Authenticator {
         if user.token_version != token.token_version {
             return Err(AuthError::Revoked);
         }
-        Ok(identity_of(user))
+        Ok(identity_of(user).with_token(Some(TokenStamp {
+            expires_at: token.expires_at,
+            version: Some(token.token_version),
+        })))
     }
 }
 
 /// The identity an account acts as.
 pub fn identity_of(user: UserRecord) -> Identity {
-    Identity::user(user.id, user.email, user.roles)
+    let username = user.username.unwrap_or_else(|| user.email.clone());
+    Identity::named(user.id, user.email, username, user.roles)
 }
 
 /// `Bearer x`, `bearer x` or `x` -> `x`.

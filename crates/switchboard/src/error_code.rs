@@ -94,6 +94,10 @@ error_codes! {
     PASSWORD_TOO_LONG = "password_too_long",
     /// An account with this email exists.
     EMAIL_TAKEN = "email_taken",
+    /// A username outside `[A-Za-z0-9_.-]{1,32}` (HTTP 400).
+    INVALID_USERNAME = "invalid_username",
+    /// An account with this username exists, in any letter case (HTTP 409).
+    USERNAME_TAKEN = "username_taken",
     /// Wrong email or password (one answer for both).
     INVALID_CREDENTIALS = "invalid_credentials",
     /// No such endpoint or account.

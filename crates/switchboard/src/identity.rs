@@ -13,6 +13,16 @@ pub const PUBLIC_USER_ID: &str = "000000000000000000000001";
 /// The prefix of a Jac Cloud root id: `n::` + user id.
 pub const ROOT_ID_PREFIX: &str = "n::";
 
+/// What an identity remembers of the token it was proven with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenStamp {
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// The account's token version when the token was issued; a higher stored version means the
+    /// token was revoked. `None` for an external token: no account here, nothing to revoke.
+    pub version: Option<i64>,
+}
+
 /// A caller's identity. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
 pub struct Identity(Arc<IdentityData>);
@@ -24,6 +34,9 @@ struct IdentityData {
     username: Option<String>,
     email: Option<String>,
     roles: Vec<String>,
+    /// The token this identity was proven with, for dialects that end authenticated sessions
+    /// when it expires or is revoked.
+    token: Option<TokenStamp>,
     /// Jac Cloud's view of the user id, derived on first use.
     root_id: OnceLock<Arc<str>>,
 }
@@ -40,21 +53,28 @@ impl Identity {
                     username: None,
                     email: None,
                     roles: Vec::new(),
+                    token: None,
                     root_id: OnceLock::new(),
                 }))
             })
             .clone()
     }
 
-    /// An account, from its stored id, email and roles. Until accounts carry a username of their
-    /// own, the email is the username.
+    /// An account without a username of its own: its email is its username.
     pub fn user(user_id: String, email: String, roles: Vec<String>) -> Self {
+        let username = email.clone();
+        Self::named(user_id, email, username, roles)
+    }
+
+    /// An account, from its stored id, email, username and roles.
+    pub fn named(user_id: String, email: String, username: String, roles: Vec<String>) -> Self {
         Identity(Arc::new(IdentityData {
             user_id: Arc::from(user_id),
             authenticated: true,
-            username: Some(email.clone()),
+            username: Some(username),
             email: Some(email),
             roles,
+            token: None,
             root_id: OnceLock::new(),
         }))
     }
@@ -68,8 +88,28 @@ impl Identity {
             username: Some(username),
             email: None,
             roles,
+            token: None,
             root_id: OnceLock::new(),
         }))
+    }
+
+    /// The same identity, noting the token it was proven with.
+    pub fn with_token(self, token: Option<TokenStamp>) -> Self {
+        let data = &self.0;
+        Identity(Arc::new(IdentityData {
+            user_id: data.user_id.clone(),
+            authenticated: data.authenticated,
+            username: data.username.clone(),
+            email: data.email.clone(),
+            roles: data.roles.clone(),
+            token,
+            root_id: OnceLock::new(),
+        }))
+    }
+
+    /// The token this identity was proven with, if it came from one.
+    pub fn token(&self) -> Option<TokenStamp> {
+        self.0.token
     }
 
     pub fn is_authenticated(&self) -> bool {

@@ -8,8 +8,9 @@
 //! - [`session`]: the one connect path every WebSocket endpoint runs (handshake, origin,
 //!   credentials, admission, registration, rate budget) and the per-connection I/O loop.
 //! - [`dialect`]: the dialect contract (a trait each wire protocol implements) and the dialects
-//!   ([`dialect::jac`], the Jac Cloud protocol; [`dialect::channel`], seed 004's channels);
-//!   frames to hub operations and back.
+//!   ([`dialect::jac`], the Jac Cloud protocol; [`dialect::channel`], seed 004's channels;
+//!   [`dialect::namespace`], seed 003's namespaces with their builder API and handles); frames
+//!   to hub operations and back.
 //! - [`hub`]: live connections indexed by client id, user, channel and namespace; one
 //!   `deliver(&Target, &Delivery)` into bounded outbound queues, each frame encoded once per
 //!   dialect; the channel observer.

@@ -115,3 +115,79 @@ async fn accounts_work_the_same_in_postgres() {
     assert_eq!(count, 1);
     schema.drop_now().await;
 }
+
+#[tokio::test]
+async fn usernames_migrate_and_stay_unique_in_postgres() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    // A store from before usernames, with one account.
+    let mut conn = sqlx::PgConnection::connect(&schema.base_url).await.unwrap();
+    sqlx::query(&format!(
+        "CREATE TABLE {}.users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE,
+         password_hash TEXT NOT NULL, root_id TEXT NOT NULL UNIQUE,
+         token_version BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL)",
+        schema.name
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO {}.users VALUES ('0123456789abcdef01234567', 'old@example.com', 'x',
+         '0123456789abcdef01234567', 0, 0)",
+        schema.name
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let url = schema.url();
+    let server = TestServer::start_with(|c| c.database_url = Some(url)).await;
+    let old = server
+        .app
+        .accounts()
+        .user_by_email("old@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.username, None);
+
+    let register = |email: &str, username: &str| json!({"email": email, "password": "correct horse", "username": username});
+    let created = http::post_json(
+        &server.addr,
+        "/user/register",
+        &register("a@example.com", "ada"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let clash = http::post_json(
+        &server.addr,
+        "/user/register",
+        &register("b@example.com", "Ada"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(clash.status, 409);
+    assert_eq!(clash.json()["code"], "username_taken");
+    let same_email = http::post_json(
+        &server.addr,
+        "/user/register",
+        &register("a@example.com", "other"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(same_email.json()["code"], "email_taken");
+    let login = http::post_json(
+        &server.addr,
+        "/user/login",
+        &json!({"email": "a@example.com", "password": "correct horse"}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(login.json()["user"]["username"], "ada");
+    schema.drop_now().await;
+}

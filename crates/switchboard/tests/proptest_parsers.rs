@@ -513,6 +513,7 @@ fn user() -> UserRecord {
     UserRecord {
         id: "0123456789abcdef01234567".to_string(),
         email: "prop@example.com".to_string(),
+        username: None,
         password_hash: String::new(),
         root_id: "89abcdef0123456789abcdef".to_string(),
         token_version: 3,

@@ -9,11 +9,17 @@
 //!
 //! and connect a WebSocket to `ws://localhost:8080/websocket?channel_id=news` to see the
 //! announcement arrive.
+//!
+//! It also serves a namespace (seed 003) at `ws://localhost:8080/api/1/ws/dashboard`: every
+//! client gets a `tick` each 5 seconds from a timer, `curl -s localhost:8080/dashboard -d 'hi'`
+//! pushes to all of them as `ops`, and a message `{"type":"get-clients","requestId":1}` is
+//! answered with the namespace's client count.
 
 use axum::extract::State;
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::json;
+use switchboard::dialect::namespace::{Namespace, NamespaceHandle};
 use switchboard::{Call, Config, Method, Switchboard, Walker, WalkerError};
 
 /// The typed context of the `add` walker: a call missing `b`, or with `"a": "two"`, is refused
@@ -42,7 +48,16 @@ async fn main() -> anyhow::Result<()> {
         data_dir: "example-data".into(),
         ..Config::default()
     };
-    let app = Switchboard::builder(config)
+    let mut builder = Switchboard::builder(config);
+    // A namespace: its handle broadcasts from anywhere (the timer and the route below), and its
+    // hook answers requests with the namespace's own statistics.
+    let dashboard = builder.namespace(Namespace::new("dashboard").on_message(
+        |client, data, _user| async move {
+            Ok((data["type"] == "get-clients")
+                .then(|| json!({"type": "clients", "count": client.namespace().stats().clients})))
+        },
+    ))?;
+    let app = builder
         // Anyone may add, over WebSocket or POST /walker/add.
         .walker(
             Walker::new("add", |call: Call<Add>| async move {
@@ -70,9 +85,19 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .await?;
 
+    tokio::spawn(tick(dashboard.clone()));
+
     // The app's own routes sit beside Switchboard's; any handler can push to clients.
     let router = axum::Router::new()
         .route("/announce", post(announce))
+        .route(
+            "/dashboard",
+            post(move |body: String| async move {
+                let reached =
+                    dashboard.broadcast_from(&json!({"type": "note", "text": body}), "ops");
+                format!("sent to {reached} sockets\n")
+            }),
+        )
         .with_state(app.clone())
         .merge(switchboard::http::router(app.clone()));
 
@@ -86,4 +111,16 @@ async fn main() -> anyhow::Result<()> {
 async fn announce(State(app): State<Switchboard>, body: String) -> &'static str {
     app.notify_channels(&["news"], &json!({"type": "announcement", "text": body}));
     "sent\n"
+}
+
+/// Every 5 seconds, tell every dashboard client the time (a system message: `username` "").
+async fn tick(dashboard: NamespaceHandle) {
+    let mut timer = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        timer.tick().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        dashboard.broadcast(&json!({"type": "tick", "unix": now}));
+    }
 }

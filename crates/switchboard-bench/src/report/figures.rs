@@ -63,7 +63,7 @@ pub(super) fn figures(scenario: &str, tag: &str) -> Vec<Figure> {
                 false,
             ),
         ],
-        "fanout" | "rooms" if tag.contains("rate") => vec![
+        "fanout" | "rooms" | "namespace" if tag.contains("rate") => vec![
             fig("p50_ms", "latency p50 (ms)", false),
             fig("p90_ms", "p90 (ms)", false),
             fig("p99_ms", "p99 (ms)", false),
@@ -76,7 +76,7 @@ pub(super) fn figures(scenario: &str, tag: &str) -> Vec<Figure> {
                 false,
             ),
         ],
-        "fanout" | "rooms" | "channel" => vec![
+        "fanout" | "rooms" | "channel" | "namespace" => vec![
             fig("deliveries_per_sec", "deliveries/s", true),
             fig(
                 "server_cpu_ns_per_delivery",

@@ -155,7 +155,14 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     }
 
     let order = [
-        "idle", "connect", "fanout", "rooms", "rpc", "channel", "presence",
+        "idle",
+        "connect",
+        "fanout",
+        "namespace",
+        "rooms",
+        "rpc",
+        "channel",
+        "presence",
     ];
     // Fan-out across S for the charts.
     // Per server: S -> (run length, deliveries/s, CPU per delivery); the longest runs win.
@@ -391,6 +398,11 @@ fn scenario_blurb(scenario: &str) -> &'static str {
         "fanout" => {
             "S subscribers on one channel, one publisher; `lost` counts deliveries that never \
                      arrived (must be 0 below saturation).\n"
+        }
+        "namespace" => {
+            "`fanout` over Switchboard's namespace dialect (seed 003): S clients of the namespace \
+                     `bench` (`broadcast_others`), one of them publishing; each delivery is an envelope \
+                     stamped with the sender. Switchboard only: the other servers have no namespaces.\n"
         }
         "rooms" => {
             "M channels of K subscribers, one publisher per channel at a fixed rate (a chat-like load).\n"

@@ -4,8 +4,9 @@
 //! the JSON record `bench/run.sh` and `report` read. Adding a scenario touches one new file and
 //! the match arms below.
 //!
-//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`: one scenario each
-//!   (`fanout` is `rooms` with one room; `channel` is `fanout` through the channel dialect).
+//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`, `namespace`: one
+//!   scenario each (`fanout` is `rooms` with one room; `channel` is `fanout` through the channel
+//!   dialect, `namespace` is `fanout` over the namespace dialect).
 //! - `clients`: the subscriber side they share (opening many connections, the read loop, counters).
 //! - `publisher`: the publisher side of `fanout` and `rooms` (pacing, WebSocket or HTTP publish).
 //! - `measure`: histograms, rounding, memory and CPU readings.
@@ -16,6 +17,7 @@ mod connect;
 mod fanout;
 mod idle;
 mod measure;
+mod namespace;
 mod presence;
 mod publisher;
 mod rooms;
@@ -59,6 +61,8 @@ pub enum Scenario {
     Channel(channel::ChannelArgs),
     /// N channel-dialect connections joining one channel within a second, then leaving it.
     Presence(presence::PresenceArgs),
+    /// S clients of one Switchboard namespace, one publisher in it (`fanout` in envelopes).
+    Namespace(namespace::NamespaceArgs),
 }
 
 impl Scenario {
@@ -72,6 +76,7 @@ impl Scenario {
             Scenario::Rpc(_) => "rpc",
             Scenario::Channel(_) => "channel",
             Scenario::Presence(_) => "presence",
+            Scenario::Namespace(_) => "namespace",
         }
     }
 
@@ -85,6 +90,7 @@ impl Scenario {
             Scenario::Rpc(_) => rpc::METRIC_KEYS,
             Scenario::Channel(_) => channel::METRIC_KEYS,
             Scenario::Presence(_) => presence::METRIC_KEYS,
+            Scenario::Namespace(_) => namespace::METRIC_KEYS,
         }
     }
 
@@ -97,6 +103,7 @@ impl Scenario {
             Scenario::Rpc(a) => &a.common,
             Scenario::Channel(a) => &a.fanout.common,
             Scenario::Presence(a) => &a.common,
+            Scenario::Namespace(a) => &a.common,
         }
     }
 
@@ -110,6 +117,7 @@ impl Scenario {
             Scenario::Rpc(a) => a.params(),
             Scenario::Channel(a) => a.params(),
             Scenario::Presence(a) => a.params(),
+            Scenario::Namespace(a) => a.params(),
         }
     }
 
@@ -122,14 +130,16 @@ impl Scenario {
             Scenario::Rpc(a) => rpc::run(env, a).await,
             Scenario::Channel(a) => channel::run(env, a).await,
             Scenario::Presence(a) => presence::run(env, a).await,
+            Scenario::Namespace(a) => namespace::run(env, a).await,
         }
     }
 
-    /// The protocol to speak: the channel-dialect scenarios speak theirs whatever `--protocol`
-    /// says; the others speak `--protocol`.
+    /// The protocol to speak: the channel-dialect and namespace scenarios speak theirs whatever
+    /// `--protocol` says; the others speak `--protocol`.
     fn protocol(&self) -> Protocol {
         match self {
             Scenario::Channel(_) | Scenario::Presence(_) => Protocol::Channel,
+            Scenario::Namespace(_) => Protocol::Namespace,
             _ => self.common().protocol,
         }
     }
@@ -170,6 +180,7 @@ impl Scenario {
         let record = json!({
             "scenario": scenario,
             "server": label,
+            "protocol": self.protocol(),
             "protocol": self.protocol(),
             "tag": common.tag,
             "params": params,

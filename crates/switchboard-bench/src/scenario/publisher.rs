@@ -156,10 +156,13 @@ impl Publisher {
             }
             Outlet::Http { queue, ready }
         } else {
-            // The `ws` floor fixes the target in the URL; a channel-dialect publisher must be a
-            // member of the channel it sends to (the relay skips the sender itself).
-            let publish_to = matches!(self.target.protocol, Protocol::Ws | Protocol::Channel)
-                .then_some(room_name.as_str());
+            // The `ws` floor and namespaces fix the target in the URL; a channel-dialect publisher
+            // must be a member of the channel it sends to (the relay skips the sender itself).
+            let publish_to = matches!(
+                self.target.protocol,
+                Protocol::Ws | Protocol::Channel | Protocol::Namespace
+            )
+            .then_some(room_name.as_str());
             let (conn, _) = self
                 .target
                 .open(self.index, None, publish_to, self.timeout)

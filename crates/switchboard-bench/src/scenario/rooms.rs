@@ -71,14 +71,27 @@ pub async fn run_rooms(
     per_room: usize,
     publishing: &Publishing,
 ) -> anyhow::Result<Metrics> {
+    let names = (0..room_count).map(|i| format!("bench-room-{i}")).collect();
+    run_named_rooms(env, names, per_room, publishing).await
+}
+
+/// [`run_rooms`] with rooms of given names (a namespace must be one the server serves).
+pub async fn run_named_rooms(
+    env: &Env,
+    names: Vec<String>,
+    per_room: usize,
+    publishing: &Publishing,
+) -> anyhow::Result<Metrics> {
+    let room_count = names.len();
     let target = env.target.clone();
     let shared = Shared::new();
     let window = match publishing.pace {
         Pace::FlatOut { window } => window,
         Pace::Rate(_) => u64::MAX / 4,
     };
-    let rooms: Vec<Rc<Room>> = (0..room_count)
-        .map(|i| Rc::new(new_room(format!("bench-room-{i}"), window)))
+    let rooms: Vec<Rc<Room>> = names
+        .into_iter()
+        .map(|name| Rc::new(new_room(name, window)))
         .collect();
     let opened = open_many(
         &target,

@@ -13,9 +13,11 @@
 //! Dialects:
 //! - [`jac`]: the Jac Cloud protocol on `GET /websocket` (seeds 000-002).
 //! - [`channel`]: `{channel, cmd, param}` frames on `GET /ws/<channel>` (seed 004).
+//! - [`namespace`]: the jPulse protocol on `GET /api/1/ws/<name>` (seed 003).
 
 pub mod channel;
 pub mod jac;
+pub mod namespace;
 
 use std::sync::Arc;
 
@@ -87,6 +89,12 @@ pub trait Connect: Send + Sync + 'static {
     /// The largest client message accepted (bigger closes with 1009).
     fn max_message_bytes(&self, app: &Switchboard) -> usize {
         app.config().limits.max_frame_bytes
+    }
+
+    /// Whether several sockets may share one client id (a client that chooses its own id, as
+    /// the namespace dialect's `?uuid=`); by default every socket's id is its own.
+    fn shares_client_ids(&self) -> bool {
+        false
     }
 
     /// The client id, channels and first frames of a connection about to be registered.

@@ -1,11 +1,15 @@
 //! Account endpoints: `POST /user/register`, `POST /user/login`, `POST /user/revoke`.
+//!
+//! A login also sets the token as the `switchboard_token` cookie (HttpOnly, SameSite=Lax), so a
+//! page on the same origin opens WebSockets without putting the token in a URL.
 
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,6 +18,7 @@ use super::error::ApiError;
 use crate::accounts::{AccountError, normalize_email};
 use crate::app::Switchboard;
 use crate::session::admission::peer_ip;
+use crate::session::credentials::TOKEN_COOKIE;
 use crate::stats::Metrics;
 use crate::store::UserRecord;
 use crate::throttle::address_key;
@@ -22,6 +27,14 @@ use crate::throttle::address_key;
 struct Credentials {
     email: String,
     password: String,
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    email: String,
+    password: String,
+    /// Optional; without one the account's username is its email.
+    username: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -44,9 +57,14 @@ pub async fn register(
         )?;
     }
     let limit = app.config().limits.max_http_body_bytes;
-    let body: Credentials = read_json(request, limit).await?;
+    let body: Registration = read_json(request, limit).await?;
     app.accounts()
-        .register(&body.email, &body.password, Vec::new())
+        .register_named(
+            &body.email,
+            &body.password,
+            body.username.as_deref(),
+            Vec::new(),
+        )
         .await
         .map_err(|err| counted(&app, err))?;
     Ok((
@@ -61,7 +79,8 @@ pub async fn register(
 pub async fn login(
     State(app): State<Switchboard>,
     request: Request<Body>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let secure = is_https(request.headers());
     let throttles = &app.shared.account_throttles;
     if let Some(ip) = peer_ip(&request) {
         throttled(
@@ -90,7 +109,37 @@ pub async fn login(
             .refund(key, Instant::now());
     }
     let (token, user) = outcome.map_err(|err| counted(&app, err))?;
-    Ok(Json(json!({"token": token, "user": public_user(&user)})))
+    let cookie = token_cookie(&token, app.config().auth.token_ttl_secs, secure);
+    let mut response = Json(json!({"token": token, "user": public_user(&user)})).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// The `Set-Cookie` value carrying a login's token: not readable by scripts (HttpOnly), sent on
+/// same-site requests and top-level navigations only (SameSite=Lax), for the token's lifetime,
+/// and only over HTTPS when the login came over HTTPS.
+fn token_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{TOKEN_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}"
+    )
+}
+
+/// Whether the request reached us over HTTPS. The server speaks plain HTTP itself, so this is
+/// what a TLS-terminating proxy says (`X-Forwarded-Proto` or `Forwarded: proto=`). Trusting it
+/// can only make the cookie stricter.
+fn is_https(headers: &HeaderMap) -> bool {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers
+        .get(header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("proto=https"));
+    forwarded_proto || forwarded
 }
 
 /// 429 `too_many_attempts` with `Retry-After` when a throttle refused, counted.
@@ -163,6 +212,7 @@ fn public_user(user: &UserRecord) -> Value {
     json!({
         "id": user.id,
         "email": user.email,
+        "username": user.username.as_deref().unwrap_or(&user.email),
         "root_id": user.root_id,
         "roles": user.roles,
         "is_activated": true,

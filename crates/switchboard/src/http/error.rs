@@ -79,8 +79,9 @@ impl From<AccountError> for ApiError {
         let status = match &err {
             AccountError::InvalidEmail
             | AccountError::WeakPassword(_)
-            | AccountError::PasswordTooLong => StatusCode::BAD_REQUEST,
-            AccountError::EmailTaken => StatusCode::CONFLICT,
+            | AccountError::PasswordTooLong
+            | AccountError::InvalidUsername => StatusCode::BAD_REQUEST,
+            AccountError::EmailTaken | AccountError::UsernameTaken => StatusCode::CONFLICT,
             AccountError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             AccountError::NotFound => StatusCode::NOT_FOUND,
             AccountError::Busy => {

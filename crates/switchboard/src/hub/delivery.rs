@@ -111,6 +111,12 @@ impl Delivery {
         self
     }
 
+    /// Record the name a server-side send speaks under (no client sent it).
+    pub fn with_sender_name(mut self, username: Arc<str>) -> Self {
+        self.sender_name = Some(username);
+        self
+    }
+
     /// Skip one connection of this node (the sender) when delivering.
     pub fn excluding(mut self, conn: super::ConnKey) -> Self {
         self.except = Some(conn);

@@ -10,12 +10,14 @@
 //! index change (register, subscribe, identity) and every delivery takes the same entries, and
 //! splitting them would spread the locking rules over several files.
 //!
+//! - `client_slot`: the socket or sockets known by one client id.
 //! - `connection`: one live connection (ids, identity, channels, outbound queue).
 //! - `delivery`: a message on its way, the per-dialect frame cache and the encoder seam.
 //! - `observer`: channel joins and leaves, for presence and the broker's interest.
 //! - `outbound`: the bounded per-connection queue.
 //! - `target`: who a delivery is for.
 
+mod client_slot;
 mod connection;
 mod delivery;
 mod observer;
@@ -44,6 +46,7 @@ pub use target::Target;
 use crate::close_code::{self, CloseCode};
 use crate::identity::{Identity, user_id_of_address};
 use crate::stats::Metrics;
+use client_slot::ClientSlot;
 use delivery::FrameCache;
 
 type Members = HashMap<ConnKey, Arc<Connection>>;
@@ -75,6 +78,9 @@ pub struct Registration {
     /// Frames queued before the connection is reachable through any index, so nothing sent to
     /// its user or channels can overtake them.
     pub greeting: Vec<Bytes>,
+    /// Whether other sockets may already hold this client id (the namespace dialect's `?uuid=`,
+    /// shared by a browser's tabs); if not, a taken id is refused with `ClientIdInUse`.
+    pub shared_client_id: bool,
 }
 
 /// Why a connection was not registered.
@@ -99,7 +105,7 @@ pub struct Hub {
     next_key: AtomicU64,
     /// Registered connections plus reservations in progress, for the total limit.
     admitted: AtomicUsize,
-    clients: DashMap<Arc<str>, Arc<Connection>>,
+    clients: DashMap<Arc<str>, ClientSlot>,
     users: DashMap<Arc<str>, Members>,
     channels: DashMap<Arc<str>, Members>,
     namespaces: DashMap<Arc<str>, Members>,
@@ -165,6 +171,7 @@ impl Hub {
             channels,
             namespace,
             greeting,
+            shared_client_id,
         } = registration;
         let total = self.limits.total;
         if self
@@ -195,13 +202,16 @@ impl Hub {
             return Err(RegisterError::Full(close_code::TOO_MANY_FOR_USER));
         }
         match self.clients.entry(client_id) {
+            dashmap::Entry::Occupied(mut slot) if shared_client_id => {
+                slot.get_mut().push(conn.clone());
+            }
             dashmap::Entry::Occupied(_) => {
                 remove_member(&self.users, identity.user_id(), key);
                 self.admitted.fetch_sub(1, Ordering::AcqRel);
                 return Err(RegisterError::ClientIdInUse);
             }
             dashmap::Entry::Vacant(slot) => {
-                slot.insert(conn.clone());
+                slot.insert(ClientSlot::One(conn.clone()));
             }
         }
         if let Some(namespace) = namespace {
@@ -218,13 +228,18 @@ impl Hub {
         Ok(conn)
     }
 
-    /// Remove a connection from every index. Only removes the client-id entry if it still points
-    /// at this very connection.
+    /// Remove a connection from every index. Only removes this very connection from its client
+    /// id's entry: other sockets sharing the id stay reachable.
     pub fn unregister(&self, conn: &Arc<Connection>) {
-        let removed = self
-            .clients
-            .remove_if(conn.client_id(), |_, current| current.key == conn.key)
-            .is_some();
+        let mut removed = false;
+        self.clients.remove_if_mut(conn.client_id(), |_, slot| {
+            if slot.only(conn.key) {
+                removed = true;
+                return true;
+            }
+            removed = slot.remove(conn.key);
+            false
+        });
         let (user_id, channels, namespace) = {
             let mut membership = conn.membership();
             membership.unregistered = true;
@@ -349,12 +364,22 @@ impl Hub {
         }
     }
 
+    /// The connection with this client id (the first, when several sockets share it).
     pub fn connection(&self, client_id: &str) -> Option<Arc<Connection>> {
-        self.clients.get(client_id).map(|c| c.clone())
+        self.clients.get(client_id).map(|slot| slot.first().clone())
     }
 
+    /// Every socket registered under this client id.
+    pub fn connections_of_client(&self, client_id: &str) -> Vec<Arc<Connection>> {
+        self.clients
+            .get(client_id)
+            .map(|slot| slot.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Live connections on this node (sockets, not distinct client ids).
     pub fn connection_count(&self) -> usize {
-        self.clients.len()
+        self.clients.iter().map(|slot| slot.len()).sum()
     }
 
     /// Live connections of one user.
@@ -378,11 +403,24 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// The members of a namespace on this node.
+    pub fn namespace_members(&self, namespace: &str) -> Vec<Arc<Connection>> {
+        self.namespaces
+            .get(namespace)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many connections a namespace has on this node.
+    pub fn namespace_size(&self, namespace: &str) -> usize {
+        self.namespaces.get(namespace).map_or(0, |m| m.len())
+    }
+
     /// Visit every connection (for the heartbeat sweep). Holds each index shard's read lock only
     /// while visiting that shard.
     pub fn for_each_connection(&self, mut visit: impl FnMut(&Arc<Connection>)) {
-        for conn in self.clients.iter() {
-            visit(conn.value());
+        for slot in self.clients.iter() {
+            slot.iter().for_each(&mut visit);
         }
     }
 
@@ -436,10 +474,13 @@ impl Hub {
             Target::Clients(ids) => {
                 let mut seen = (ids.len() > 1).then(HashSet::new);
                 for id in ids {
-                    if let Some(conn) = self.clients.get(id.as_str())
-                        && first_visit(&mut seen, conn.key)
-                    {
-                        fanout.send(&conn, &Route::default());
+                    let Some(slot) = self.clients.get(id.as_str()) else {
+                        continue;
+                    };
+                    for conn in slot.iter() {
+                        if first_visit(&mut seen, conn.key) {
+                            fanout.send(conn, &Route::default());
+                        }
                     }
                 }
             }
@@ -468,8 +509,10 @@ impl Hub {
                 },
             ),
             Target::Everyone => {
-                for conn in self.clients.iter() {
-                    fanout.send(&conn, &Route::default());
+                for slot in self.clients.iter() {
+                    for conn in slot.iter() {
+                        fanout.send(conn, &Route::default());
+                    }
                 }
             }
         }
@@ -491,8 +534,10 @@ impl Hub {
 
     /// Ask every connection to close with `code` (graceful shutdown).
     pub fn close_all(&self, code: CloseCode) {
-        for conn in self.clients.iter() {
-            conn.outbound.close(code);
+        for slot in self.clients.iter() {
+            for conn in slot.iter() {
+                conn.outbound.close(code);
+            }
         }
     }
 }

@@ -70,6 +70,7 @@ pub(crate) fn connect(
         channels: channels.iter().map(|c| Arc::from(*c)).collect(),
         namespace: None,
         greeting: Vec::new(),
+        shared_client_id: false,
     })
     .expect("registered")
 }

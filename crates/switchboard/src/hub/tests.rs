@@ -120,6 +120,7 @@ fn limits_are_taken_atomically_with_registration() {
             channels: vec![],
             namespace: None,
             greeting: vec![],
+            shared_client_id: false,
         })
     };
     assert_eq!(
@@ -275,4 +276,51 @@ fn a_delivery_for_one_dialect_reaches_no_other_and_named_clients_are_skipped() {
     assert_eq!(frames(&other), vec!["q"]);
     assert_eq!(frames(&mine), vec!["q"]);
     assert_eq!(only_mine.relayed().audience(), Some("mine"));
+}
+
+#[test]
+fn sockets_sharing_a_client_id_each_get_a_send_and_leave_alone() {
+    let hub = hub(UNLIMITED);
+    let register = || {
+        hub.register(Registration {
+            client_id: Arc::from("tab"),
+            dialect: Hub::dialect_id(0),
+            identity: Identity::public(),
+            channels: vec![],
+            namespace: Some(Arc::from("chat")),
+            greeting: vec![],
+            shared_client_id: true,
+        })
+        .expect("registered")
+    };
+    let first = register();
+    let second = register();
+    assert_eq!(hub.connection_count(), 2);
+    assert_eq!(hub.connections_of_client("tab").len(), 2);
+    let delivery = Delivery::from_raw_json(Bytes::from_static(b"1"));
+    assert_eq!(
+        hub.deliver(
+            &Target::Clients(vec!["tab".into(), "tab".into()]),
+            &delivery
+        ),
+        2
+    );
+    assert_eq!(hub.deliver(&Target::Namespace("chat".into()), &delivery), 2);
+    assert_eq!(frames(&first), ["1", "1"]);
+    assert_eq!(frames(&second), ["1", "1"]);
+
+    hub.unregister(&first);
+    assert_eq!(hub.connection_count(), 1);
+    assert_eq!(hub.connections_of_client("tab").len(), 1);
+    assert_eq!(
+        hub.deliver(&Target::Clients(vec!["tab".into()]), &delivery),
+        1
+    );
+    assert_eq!(frames(&second), ["1"]);
+    // A stale socket closing twice removes nothing more.
+    hub.unregister(&first);
+    assert_eq!(hub.connection_count(), 1);
+    hub.unregister(&second);
+    assert_eq!(hub.connection_count(), 0);
+    assert!(hub.connection("tab").is_none());
 }

@@ -148,6 +148,7 @@ impl<C: Connect> Connecting<C> {
             channels,
             namespace,
             greeting,
+            shared_client_id: connect.shares_client_ids(),
         });
         let conn = match registered {
             Ok(conn) => conn,

@@ -18,6 +18,9 @@ pub struct UserRecord {
     pub id: String,
     /// Lowercased.
     pub email: String,
+    /// The name shown to other users (`[A-Za-z0-9_.-]{1,32}`, unique regardless of case); an
+    /// account without one shows its email.
+    pub username: Option<String>,
     /// Argon2id PHC string.
     pub password_hash: String,
     /// Equal to `id` (kept as a column for the login response); the Jac connection's `root_id` is
@@ -32,6 +35,8 @@ pub struct UserRecord {
 pub enum StoreError {
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("an account with this username already exists")]
+    UsernameTaken,
     #[error("no such account")]
     NotFound,
     #[error("unsupported database url `{0}` (expected sqlite://PATH or postgres://...)")]
@@ -60,6 +65,15 @@ const SCHEMA: &[&str] = &[
     // created before kept a separate random root id. Idempotent.
     "UPDATE users SET root_id = id WHERE root_id <> id",
 ];
+
+/// Usernames arrived after the first accounts: the column is added to stores created before
+/// (see [`AccountStore::migrate_usernames`]), then made unique regardless of case. Accounts
+/// without one keep NULL, which both databases let repeat under a unique index.
+const USERNAME_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS users_username ON users (lower(username))";
+
+/// The columns every user query reads.
+const USER_COLUMNS: &str = "id, email, username, password_hash, root_id, token_version";
 
 /// The account store the app was configured with.
 #[derive(Debug, Clone)]
@@ -100,16 +114,39 @@ impl AccountStore {
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.migrate_usernames().await?;
+        Ok(store)
+    }
+
+    /// Add the `username` column to a store created before it existed. SQLite has no
+    /// `ADD COLUMN IF NOT EXISTS`, so the column's presence is probed with a query both
+    /// databases answer; a concurrent start that added it first is not an error.
+    async fn migrate_usernames(&self) -> Result<(), StoreError> {
+        let probe = "SELECT username FROM users WHERE 1 = 0";
+        if sqlx::query(probe).fetch_all(&self.pool).await.is_err() {
+            let added = sqlx::query("ALTER TABLE users ADD COLUMN username TEXT")
+                .execute(&self.pool)
+                .await;
+            if let Err(err) = added {
+                sqlx::query(probe)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|_| err)?;
+            }
+        }
+        sqlx::query(USERNAME_INDEX).execute(&self.pool).await?;
+        Ok(())
     }
 
     pub async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         let result = sqlx::query(
-            "INSERT INTO users (id, email, password_hash, root_id, token_version, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, email, username, password_hash, root_id, token_version,
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&user.id)
         .bind(&user.email)
+        .bind(&user.username)
         .bind(&user.password_hash)
         .bind(&user.root_id)
         .bind(user.token_version)
@@ -119,7 +156,14 @@ impl AccountStore {
         match result {
             Ok(_) => {}
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(StoreError::EmailTaken);
+                // PostgreSQL names the index in `constraint`, SQLite only in the message.
+                let on_username = db.constraint().is_some_and(|c| c.contains("username"))
+                    || db.message().contains("username");
+                return Err(if on_username {
+                    StoreError::UsernameTaken
+                } else {
+                    StoreError::EmailTaken
+                });
             }
             Err(err) => return Err(err.into()),
         }
@@ -131,7 +175,7 @@ impl AccountStore {
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         self.fetch_user(
-            "SELECT id, email, password_hash, root_id, token_version FROM users WHERE email = $1",
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"),
             email,
         )
         .await
@@ -139,7 +183,7 @@ impl AccountStore {
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         self.fetch_user(
-            "SELECT id, email, password_hash, root_id, token_version FROM users WHERE id = $1",
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
             id,
         )
         .await
@@ -164,11 +208,24 @@ impl AccountStore {
         Ok(Some(UserRecord {
             id,
             email: row.try_get("email")?,
+            username: row.try_get("username")?,
             password_hash: row.try_get("password_hash")?,
             root_id: row.try_get("root_id")?,
             token_version: row.try_get("token_version")?,
             roles,
         }))
+    }
+
+    /// The account's current token version (`None`: no such account any more).
+    pub async fn token_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT token_version FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("token_version")?),
+            None => None,
+        })
     }
 
     /// Invalidate every token issued so far for this user.

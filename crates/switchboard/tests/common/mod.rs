@@ -148,6 +148,18 @@ impl TestServer {
         Self::start_built(tweak, |builder| builder).await
     }
 
+    /// Start with the test walkers plus whatever `extend` registers on the builder (namespaces).
+    pub async fn start_with_builder(
+        tweak: impl FnOnce(&mut Config),
+        extend: impl FnOnce(&mut switchboard::SwitchboardBuilder),
+    ) -> Self {
+        Self::start_built(tweak, |mut builder| {
+            extend(&mut builder);
+            builder
+        })
+        .await
+    }
+
     /// Start with a tweaked config and extra builder steps (rules, dialects) after the test
     /// walkers.
     pub async fn start_built(
