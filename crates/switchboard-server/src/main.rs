@@ -31,6 +31,23 @@ struct Cli {
     /// Serve a WebSocket echo endpoint at PATH (for the Autobahn conformance suite).
     #[arg(long, global = true)]
     echo_path: Option<String>,
+    /// Join a cluster over this backplane: redis://HOST:PORT or nats://HOST:PORT.
+    #[arg(long, env = "SWITCHBOARD_BACKPLANE", global = true)]
+    backplane: Option<String>,
+    /// This node's id in the cluster (default: random per start).
+    #[arg(long, env = "SWITCHBOARD_NODE_ID", global = true)]
+    node_id: Option<String>,
+    /// Where accounts live (postgres://... for a cluster).
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// The token signing secret; every node of a cluster must share it.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TOKEN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    token_secret: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -85,6 +102,18 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = cli.echo_path {
         config.core.echo_path = Some(path);
     }
+    if let Some(url) = cli.backplane {
+        config.core.cluster.backplane = Some(url);
+    }
+    if let Some(node_id) = cli.node_id {
+        config.core.cluster.node_id = node_id;
+    }
+    if let Some(url) = cli.database_url {
+        config.core.database_url = Some(url);
+    }
+    if let Some(secret) = cli.token_secret {
+        config.core.auth.token_secret = Some(secret);
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config.core, config.demo).await,
         Command::User(command) => manage_user(config.core, command).await,
@@ -108,7 +137,7 @@ async fn serve(config: switchboard::Config, demo: bool) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("switchboard listening on http://{bound}");
-    tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, "serving");
+    tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, node_id = app.node_id(), "serving");
     switchboard::serve(app, router, listener, switchboard::shutdown::signal()).await?;
     tracing::info!("stopped");
     Ok(())

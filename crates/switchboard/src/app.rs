@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::auth::{Authenticator, load_or_create_secret};
-use crate::broker::{Broker, Inbound, SingleNode};
+use crate::broker::{Broker, Inbound, Relay, SingleNode};
 use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
@@ -74,6 +74,11 @@ impl SwitchboardBuilder {
                 "echo_path `{path}` must start with `/` and hold no route parameters"
             )));
         }
+        let broker = match (self.broker, &config.cluster.backplane) {
+            (Some(broker), _) => broker,
+            (None, Some(url)) => cluster_broker(&config, url)?,
+            (None, None) => Arc::new(SingleNode::new(node_id(&config))),
+        };
         std::fs::create_dir_all(&config.data_dir)?;
         let secret = load_or_create_secret(config.auth.token_secret.as_deref(), &config.data_dir)?;
         let store = AccountStore::open(&config.accounts_database_url()).await?;
@@ -98,9 +103,6 @@ impl SwitchboardBuilder {
             },
             metrics.clone(),
         ));
-        let broker = self
-            .broker
-            .unwrap_or_else(|| Arc::new(SingleNode::new(crate::ids::new_object_id())));
         if let Some(interest) = broker.interest() {
             hub.observe_channels(interest);
         }
@@ -130,6 +132,33 @@ impl SwitchboardBuilder {
         ));
         Ok(app)
     }
+}
+
+/// This node's configured id, or a random one per start.
+fn node_id(config: &Config) -> String {
+    if config.cluster.node_id.is_empty() {
+        crate::ids::new_object_id()
+    } else {
+        config.cluster.node_id.clone()
+    }
+}
+
+/// The broker of `[cluster] backplane`. Nodes share accounts, so a per-node SQLite file is
+/// refused: a token issued or revoked on one node would mean nothing on the others.
+fn cluster_broker(config: &Config, url: &str) -> Result<Arc<dyn Broker>, StartError> {
+    let accounts = config.accounts_database_url();
+    if !(accounts.starts_with("postgres://") || accounts.starts_with("postgresql://")) {
+        return Err(StartError::Config(format!(
+            "a backplane is set ([cluster] backplane = `{url}`), so accounts must be shared by \
+             every node: set database_url (or SWITCHBOARD_DATABASE_URL) to a postgres:// URL; \
+             SQLite (`{accounts}`) is one node's file"
+        )));
+    }
+    let node_id = node_id(config);
+    let broker = crate::broker::connect(url, &node_id, &config.cluster.name)
+        .map_err(|err| StartError::Config(err.to_string()))?;
+    tracing::info!(node_id, backplane = url, "joining a cluster");
+    Ok(broker)
 }
 
 #[derive(Debug)]
@@ -199,6 +228,11 @@ impl Switchboard {
         self.shared.publisher.broker().node_id()
     }
 
+    /// Whether the link to the other nodes works: `None` for a node without a backplane.
+    pub fn backplane_up(&self) -> Option<bool> {
+        self.shared.publisher.broker().backplane_up()
+    }
+
     pub fn accounts(&self) -> &Accounts {
         &self.shared.accounts
     }
@@ -216,24 +250,38 @@ impl Switchboard {
         Notifier::new(self.shared.publisher.clone(), None)
     }
 
+    // Each send returns whether the other nodes will get it (see [`Notifier`]).
+
     /// Send to every connection of these users (user ids or Jac `n::...` root ids).
-    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(&self, root_ids: &[S], data: &T) {
-        self.notifier().notify_users(root_ids, data);
+    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        root_ids: &[S],
+        data: &T,
+    ) -> Relay {
+        self.notifier().notify_users(root_ids, data)
     }
 
     /// Send to every connection subscribed to these channels.
-    pub fn notify_channels<S: AsRef<str>, T: Serialize + ?Sized>(&self, channels: &[S], data: &T) {
-        self.notifier().notify_channels(channels, data);
+    pub fn notify_channels<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        channels: &[S],
+        data: &T,
+    ) -> Relay {
+        self.notifier().notify_channels(channels, data)
     }
 
     /// Send to the connections with these client ids.
-    pub fn notify_clients<S: AsRef<str>, T: Serialize + ?Sized>(&self, client_ids: &[S], data: &T) {
-        self.notifier().notify_clients(client_ids, data);
+    pub fn notify_clients<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        client_ids: &[S],
+        data: &T,
+    ) -> Relay {
+        self.notifier().notify_clients(client_ids, data)
     }
 
     /// Send to every connection.
-    pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) {
-        self.notifier().broadcast(data);
+    pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) -> Relay {
+        self.notifier().broadcast(data)
     }
 
     /// Revoke every token of account `user_id` and act on its live connections at once: each

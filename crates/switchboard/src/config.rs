@@ -37,6 +37,7 @@ pub struct Config {
     pub limits: Limits,
     pub heartbeat: HeartbeatConfig,
     pub shutdown: ShutdownConfig,
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -54,6 +55,7 @@ impl Default for Config {
             limits: Limits::default(),
             heartbeat: HeartbeatConfig::default(),
             shutdown: ShutdownConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -303,6 +305,32 @@ impl ShutdownConfig {
     }
     pub fn close_grace(&self) -> Duration {
         Duration::from_secs(self.close_grace_secs)
+    }
+}
+
+/// Several nodes behind a load balancer, joined by a backplane (see docs/cluster.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT` or `nats://HOST:PORT`: the backplane every node of the cluster
+    /// shares. Accounts must then live in PostgreSQL (`database_url`), and every node needs the
+    /// same `auth.token_secret`. Default: none (a single node).
+    pub backplane: Option<String>,
+    /// This node's id in logs, metrics and backplane messages; unique in the cluster. Default
+    /// empty: a random id per start.
+    pub node_id: String,
+    /// Names the cluster on the backplane: every subject and channel starts with it, so
+    /// clusters with different names can share one Redis or NATS server. Default `switchboard`.
+    pub name: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            backplane: None,
+            node_id: String::new(),
+            name: "switchboard".to_string(),
+        }
     }
 }
 

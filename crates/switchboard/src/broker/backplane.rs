@@ -1,0 +1,354 @@
+//! What the Redis and NATS brokers share: the bounded outgoing queue, the link state behind
+//! `/health`, interest bookkeeping, and the receiving side (decode, deliver once, skip own echo).
+//!
+//! Each engine adds only its I/O tasks: a writer that drains [`Backplane::next_batch`] onto the
+//! engine, and a reader that subscribes to `all` and the [`Backplane::wanted_channels`] and hands every message
+//! to [`Backplane::receive`]. Nothing here blocks a caller: publishing is a `try_send` on a queue
+//! bounded in messages and bytes, and interest changes go to the reader through a channel.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use super::wire::{self, Subjects};
+use super::{Inbound, Relay};
+use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
+use crate::stats::Metrics;
+
+/// Most sends waiting for the writer; past this, publishing reports [`Relay::QueueFull`].
+pub const QUEUE_MESSAGES: usize = 16_384;
+/// Most encoded bytes waiting for the writer.
+pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// Most writes the writer hands the engine at once.
+pub const BATCH: usize = 256;
+/// Ids remembered per origin to deliver a send heard on several channels once.
+const DEDUP_WINDOW: usize = 1024;
+
+/// One send waiting for the writer: the encoded message and every subject it goes to.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub subjects: Vec<String>,
+    pub bytes: Bytes,
+}
+
+/// A channel whose local interest changed; the reader checks [`Backplane::wants`] for the rest.
+pub type InterestChange = Arc<str>;
+
+/// The engine-neutral half of a backplane broker.
+#[derive(Debug)]
+pub struct Backplane {
+    node_id: Arc<str>,
+    subjects: Subjects,
+    /// Whether the writer is connected and the reader has subscribed to everything it wants.
+    writer_up: AtomicBool,
+    reader_up: AtomicBool,
+    next_id: AtomicU64,
+    queue: mpsc::Sender<Outgoing>,
+    queued_bytes: AtomicUsize,
+    /// Channels with a local member: their subjects are what the reader holds beside `all`.
+    interest: Mutex<HashSet<Arc<str>>>,
+    interest_changes: mpsc::UnboundedSender<InterestChange>,
+    /// Recent ids of multi-channel sends, per origin.
+    recent: Mutex<HashMap<Arc<str>, VecDeque<u64>>>,
+    inbound: OnceLock<(Inbound, Arc<Metrics>)>,
+}
+
+/// The receiving ends the engine's tasks take when they start.
+#[derive(Debug)]
+pub struct Receivers {
+    pub queue: mpsc::Receiver<Outgoing>,
+    pub interest_changes: mpsc::UnboundedReceiver<InterestChange>,
+}
+
+impl Backplane {
+    pub fn new(node_id: Arc<str>, prefix: &str) -> (Arc<Self>, Receivers) {
+        let (queue, queue_rx) = mpsc::channel(QUEUE_MESSAGES);
+        let (interest_changes, interest_rx) = mpsc::unbounded_channel();
+        let backplane = Arc::new(Self {
+            node_id,
+            subjects: Subjects::new(prefix),
+            writer_up: AtomicBool::new(false),
+            reader_up: AtomicBool::new(false),
+            // A random start keeps ids unique across restarts of a node with a fixed id.
+            next_id: AtomicU64::new(rand::random::<u64>() >> 1),
+            queue,
+            queued_bytes: AtomicUsize::new(0),
+            interest: Mutex::new(HashSet::new()),
+            interest_changes,
+            recent: Mutex::new(HashMap::new()),
+            inbound: OnceLock::new(),
+        });
+        (
+            backplane,
+            Receivers {
+                queue: queue_rx,
+                interest_changes: interest_rx,
+            },
+        )
+    }
+
+    pub fn node_id(&self) -> &Arc<str> {
+        &self.node_id
+    }
+
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    /// Connect the receiving side to this node's hub and its metrics.
+    pub fn attach(&self, inbound: Inbound) {
+        if let Some(metrics) = inbound.metrics() {
+            let _ = self.inbound.set((inbound, metrics));
+            self.report_state();
+        }
+    }
+
+    fn metrics(&self) -> Option<&Metrics> {
+        self.inbound.get().map(|(_, metrics)| &**metrics)
+    }
+
+    fn count(&self, counter: impl Fn(&Metrics) -> &AtomicU64, n: u64) {
+        if let Some(metrics) = self.metrics() {
+            Metrics::add(counter(metrics), n);
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.writer_up.load(Ordering::Acquire) && self.reader_up.load(Ordering::Acquire)
+    }
+
+    pub fn set_writer_up(&self, up: bool) {
+        self.writer_up.store(up, Ordering::Release);
+        self.report_state();
+    }
+
+    pub fn set_reader_up(&self, up: bool) {
+        self.reader_up.store(up, Ordering::Release);
+        self.report_state();
+    }
+
+    fn report_state(&self) {
+        if let Some(metrics) = self.metrics() {
+            metrics
+                .backplane_up
+                .store(u64::from(self.is_up()), Ordering::Relaxed);
+        }
+    }
+
+    /// Queue a send for the writer. Never waits: a down link or a full queue is reported and
+    /// counted instead.
+    pub fn publish(&self, target: &Target, delivery: &Delivery) -> Relay {
+        if !self.is_up() {
+            self.count(|m| &m.backplane_not_relayed, 1);
+            return Relay::BackplaneDown;
+        }
+        let subjects = match target {
+            Target::Channels(channels) => {
+                let mut subjects: Vec<String> =
+                    channels.iter().map(|c| self.subjects.channel(c)).collect();
+                subjects.sort_unstable();
+                subjects.dedup();
+                subjects
+            }
+            _ => vec![self.subjects.all()],
+        };
+        if subjects.is_empty() {
+            return Relay::Relayed;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let bytes = wire::encode(&self.node_id, id, target, delivery);
+        let size = bytes.len();
+        if self.queued_bytes.fetch_add(size, Ordering::AcqRel) + size > QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+            self.count(|m| &m.backplane_dropped, 1);
+            return Relay::QueueFull;
+        }
+        match self.queue.try_send(Outgoing { subjects, bytes }) {
+            Ok(()) => Relay::Relayed,
+            Err(err) => {
+                self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+                if matches!(err, mpsc::error::TrySendError::Full(_)) {
+                    self.count(|m| &m.backplane_dropped, 1);
+                    Relay::QueueFull
+                } else {
+                    self.count(|m| &m.backplane_not_relayed, 1);
+                    Relay::BackplaneDown
+                }
+            }
+        }
+    }
+
+    /// Wait for the next sends (at most [`BATCH`]); `None` once the broker is gone.
+    pub async fn next_batch(
+        &self,
+        queue: &mut mpsc::Receiver<Outgoing>,
+        batch: &mut Vec<Outgoing>,
+    ) -> Option<()> {
+        batch.clear();
+        if queue.recv_many(batch, BATCH).await == 0 {
+            return None;
+        }
+        let bytes: usize = batch.iter().map(|o| o.bytes.len()).sum();
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        Some(())
+    }
+
+    /// Sends taken from the queue that the engine did not accept.
+    pub fn not_relayed(&self, n: usize) {
+        self.count(|m| &m.backplane_not_relayed, n as u64);
+    }
+
+    /// Messages the engine itself dropped because this node read too slowly.
+    pub fn dropped(&self, n: u64) {
+        self.count(|m| &m.backplane_dropped, n);
+    }
+
+    pub fn reconnected(&self) {
+        self.count(|m| &m.backplane_reconnects, 1);
+    }
+
+    /// Every channel with a local member now: the reader holds their subjects beside `all`.
+    pub fn wanted_channels(&self) -> Vec<Arc<str>> {
+        self.interest.lock().iter().cloned().collect()
+    }
+
+    /// Whether `channel` still has local members (the reader re-checks on every change).
+    pub fn wants(&self, channel: &str) -> bool {
+        self.interest.lock().contains(channel)
+    }
+
+    /// Hand one message from the backplane to this node's hub.
+    pub fn receive(&self, bytes: Bytes) {
+        let Some((inbound, metrics)) = self.inbound.get() else {
+            return;
+        };
+        let message = match wire::decode(bytes) {
+            Ok(message) => message,
+            Err(err) => {
+                Metrics::inc(&metrics.backplane_malformed);
+                tracing::warn!(%err, "unreadable message from the backplane");
+                return;
+            }
+        };
+        if message.origin == self.node_id {
+            return;
+        }
+        // One send to several channels is published on each; a node holding more than one of
+        // them delivers it the first time only.
+        if matches!(&message.target, Target::Channels(c) if c.len() > 1)
+            && !self.first_sighting(&message.origin, message.id)
+        {
+            return;
+        }
+        Metrics::inc(&metrics.backplane_received);
+        inbound.deliver(&message.origin, &message.target, &message.delivery);
+    }
+
+    fn first_sighting(&self, origin: &Arc<str>, id: u64) -> bool {
+        let mut recent = self.recent.lock();
+        let seen = recent.entry(origin.clone()).or_default();
+        if seen.contains(&id) {
+            return false;
+        }
+        if seen.len() == DEDUP_WINDOW {
+            seen.pop_front();
+        }
+        seen.push_back(id);
+        true
+    }
+
+    /// The observer that keeps [`Backplane::wanted_channels`] equal to the hub's channels.
+    pub fn interest_observer(self: &Arc<Self>) -> Arc<dyn ChannelObserver> {
+        Arc::new(Interest(self.clone()))
+    }
+}
+
+/// Records the first and last local member of each channel and wakes the reader.
+#[derive(Debug)]
+struct Interest(Arc<Backplane>);
+
+impl ChannelObserver for Interest {
+    fn on_channel_event(&self, event: &ChannelEvent<'_>) {
+        let channel = match *event {
+            ChannelEvent::Joined {
+                channel,
+                first: true,
+                ..
+            } => {
+                let channel: Arc<str> = Arc::from(channel);
+                self.0.interest.lock().insert(channel.clone());
+                channel
+            }
+            ChannelEvent::Left {
+                channel,
+                last: true,
+                ..
+            } => {
+                let mut interest = self.0.interest.lock();
+                let Some(channel) = interest.take(channel) else {
+                    return;
+                };
+                channel
+            }
+            _ => return,
+        };
+        let _ = self.0.interest_changes.send(channel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::test_support::{TestNode, frames};
+
+    fn delivery(text: &'static str) -> Delivery {
+        Delivery::from_raw_json(Bytes::from_static(text.as_bytes()))
+    }
+
+    #[test]
+    fn nothing_is_queued_while_down_and_a_full_queue_is_reported() {
+        let (backplane, mut receivers) = Backplane::new("a".into(), "t");
+        let node = TestNode::new(Arc::new(super::super::SingleNode::new("a")));
+        backplane.attach(Inbound::new("a", &node.hub));
+        assert_eq!(
+            backplane.publish(&Target::Everyone, &delivery("1")),
+            Relay::BackplaneDown
+        );
+        assert!(receivers.queue.try_recv().is_err());
+        backplane.set_writer_up(true);
+        backplane.set_reader_up(true);
+        for _ in 0..QUEUE_MESSAGES {
+            assert_eq!(
+                backplane.publish(&Target::Everyone, &delivery("1")),
+                Relay::Relayed
+            );
+        }
+        assert_eq!(
+            backplane.publish(&Target::Everyone, &delivery("1")),
+            Relay::QueueFull
+        );
+        let metrics = node.hub.metrics();
+        assert_eq!(Metrics::get(&metrics.backplane_not_relayed), 1);
+        assert_eq!(Metrics::get(&metrics.backplane_dropped), 1);
+    }
+
+    #[test]
+    fn a_multi_channel_send_heard_twice_is_delivered_once_and_own_echo_never() {
+        let node = TestNode::new(Arc::new(super::super::SingleNode::new("b")));
+        let (backplane, _receivers) = Backplane::new("b".into(), "t");
+        backplane.attach(Inbound::new("b", &node.hub));
+        let member = node.connect(&["x", "y"]);
+        let target = Target::Channels(vec!["x".into(), "y".into()]);
+        let sent = wire::encode("a", 5, &target, &delivery("\"once\""));
+        backplane.receive(sent.clone());
+        backplane.receive(sent);
+        backplane.receive(wire::encode("b", 6, &target, &delivery("\"own\"")));
+        backplane.receive(Bytes::from_static(b"\x01garbage"));
+        assert_eq!(frames(&member), vec!["\"once\""]);
+        assert_eq!(Metrics::get(&node.hub.metrics().backplane_malformed), 1);
+    }
+}

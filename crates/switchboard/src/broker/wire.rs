@@ -1,0 +1,335 @@
+//! The bytes one node sends another over a backplane, and the channel names they travel on.
+//!
+//! A message is a fixed header followed by tagged fields:
+//!
+//! ```text
+//! u8  version (1)          u8  kind (1 = delivery)
+//! u8  origin length        origin node id (UTF-8)
+//! u64 id (little endian)   unique per origin; copies of one multi-channel send share it
+//! u8  target kind          0 everyone, 1 users, 2 channels, 3 clients, 4 namespace
+//! u16 name count           then per name: u16 length, UTF-8 bytes
+//! fields until the end:    u8 tag, u32 length, bytes
+//! ```
+//!
+//! Every [`Delivery`] field is a field: 1 payload, 2 event, 3 sender, 4 sender name. A reader
+//! skips tags it does not know, so a new optional field is one new tag (older nodes ignore it);
+//! the version byte changes only for a change an older node must not misread.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::hub::{Delivery, Target};
+
+/// The format this node writes; it reads only this version.
+pub const VERSION: u8 = 1;
+
+const KIND_DELIVERY: u8 = 1;
+
+const TARGET_EVERYONE: u8 = 0;
+const TARGET_USERS: u8 = 1;
+const TARGET_CHANNELS: u8 = 2;
+const TARGET_CLIENTS: u8 = 3;
+const TARGET_NAMESPACE: u8 = 4;
+
+const FIELD_PAYLOAD: u8 = 1;
+const FIELD_EVENT: u8 = 2;
+const FIELD_SENDER: u8 = 3;
+const FIELD_SENDER_NAME: u8 = 4;
+
+/// One delivery as another node receives it.
+#[derive(Debug)]
+pub struct Message {
+    /// The node that published it.
+    pub origin: Arc<str>,
+    /// Unique per origin: lets a node that hears one send on several channels deliver it once.
+    pub id: u64,
+    pub target: Target,
+    pub delivery: Delivery,
+}
+
+/// Why bytes from the backplane were not a message this node can read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("unsupported format version {0}")]
+    Version(u8),
+    #[error("unknown message kind {0}")]
+    Kind(u8),
+    #[error("unknown target kind {0}")]
+    Target(u8),
+    #[error("truncated message")]
+    Truncated,
+    #[error("a text field is not UTF-8")]
+    Utf8,
+    #[error("no payload")]
+    NoPayload,
+}
+
+/// Encode a delivery published by `origin`.
+pub fn encode(origin: &str, id: u64, target: &Target, delivery: &Delivery) -> Bytes {
+    let names: &[String] = match target {
+        Target::Everyone => &[],
+        Target::Users(ids) | Target::Channels(ids) | Target::Clients(ids) => ids,
+        Target::Namespace(name) => std::slice::from_ref(name),
+    };
+    let mut out = BytesMut::with_capacity(
+        16 + origin.len()
+            + names.iter().map(|n| n.len() + 2).sum::<usize>()
+            + delivery.payload().len()
+            + 40,
+    );
+    out.put_u8(VERSION);
+    out.put_u8(KIND_DELIVERY);
+    put_short(&mut out, origin);
+    out.put_u64_le(id);
+    out.put_u8(match target {
+        Target::Everyone => TARGET_EVERYONE,
+        Target::Users(_) => TARGET_USERS,
+        Target::Channels(_) => TARGET_CHANNELS,
+        Target::Clients(_) => TARGET_CLIENTS,
+        Target::Namespace(_) => TARGET_NAMESPACE,
+    });
+    let names = &names[..names.len().min(u16::MAX as usize)];
+    out.put_u16_le(names.len() as u16);
+    for name in names {
+        let name = clip(name, u16::MAX as usize);
+        out.put_u16_le(name.len() as u16);
+        out.put_slice(name.as_bytes());
+    }
+    put_field(&mut out, FIELD_PAYLOAD, delivery.payload());
+    for (tag, value) in [
+        (FIELD_EVENT, delivery.event()),
+        (FIELD_SENDER, delivery.sender()),
+        (FIELD_SENDER_NAME, delivery.sender_name()),
+    ] {
+        if let Some(value) = value {
+            put_field(&mut out, tag, value.as_bytes());
+        }
+    }
+    out.freeze()
+}
+
+/// Decode a message. The payload is shared with `bytes`, not copied.
+pub fn decode(mut bytes: Bytes) -> Result<Message, DecodeError> {
+    let version = take_u8(&mut bytes)?;
+    if version != VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    let kind = take_u8(&mut bytes)?;
+    if kind != KIND_DELIVERY {
+        return Err(DecodeError::Kind(kind));
+    }
+    let origin_len = take_u8(&mut bytes)? as usize;
+    let origin: Arc<str> = Arc::from(take_str(&mut bytes, origin_len)?);
+    if bytes.remaining() < 8 {
+        return Err(DecodeError::Truncated);
+    }
+    let id = bytes.get_u64_le();
+    let target_kind = take_u8(&mut bytes)?;
+    if bytes.remaining() < 2 {
+        return Err(DecodeError::Truncated);
+    }
+    let count = bytes.get_u16_le() as usize;
+    let mut names = Vec::with_capacity(count.min(bytes.remaining() / 2));
+    for _ in 0..count {
+        if bytes.remaining() < 2 {
+            return Err(DecodeError::Truncated);
+        }
+        let len = bytes.get_u16_le() as usize;
+        names.push(take_str(&mut bytes, len)?.to_string());
+    }
+    let target = match target_kind {
+        TARGET_EVERYONE => Target::Everyone,
+        TARGET_USERS => Target::Users(names),
+        TARGET_CHANNELS => Target::Channels(names),
+        TARGET_CLIENTS => Target::Clients(names),
+        TARGET_NAMESPACE => Target::Namespace(names.into_iter().next().unwrap_or_default()),
+        other => return Err(DecodeError::Target(other)),
+    };
+    let (mut payload, mut event, mut sender, mut sender_name) = (None, None, None, None);
+    while bytes.has_remaining() {
+        let tag = take_u8(&mut bytes)?;
+        if bytes.remaining() < 4 {
+            return Err(DecodeError::Truncated);
+        }
+        let len = bytes.get_u32_le() as usize;
+        if bytes.remaining() < len {
+            return Err(DecodeError::Truncated);
+        }
+        let value = bytes.split_to(len);
+        match tag {
+            FIELD_PAYLOAD => payload = Some(value),
+            FIELD_EVENT => event = Some(text(value)?),
+            FIELD_SENDER => sender = Some(text(value)?),
+            FIELD_SENDER_NAME => sender_name = Some(text(value)?),
+            // A field from a newer node: skipped.
+            _ => {}
+        }
+    }
+    let mut delivery = Delivery::from_raw_json(payload.ok_or(DecodeError::NoPayload)?);
+    if let Some(event) = event {
+        delivery = delivery.with_event(event);
+    }
+    if let Some(sender) = sender {
+        delivery = delivery.with_sender(sender, sender_name);
+    }
+    Ok(Message {
+        origin,
+        id,
+        target,
+        delivery,
+    })
+}
+
+/// Where messages travel on the backplane, under one cluster's prefix.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    prefix: Arc<str>,
+}
+
+impl Subjects {
+    /// `prefix` names the cluster: nodes with another prefix share nothing on the same server.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: Arc::from(escape(prefix)),
+        }
+    }
+
+    /// Every node listens here: user, client, namespace and everyone targets.
+    pub fn all(&self) -> String {
+        format!("{}.all", self.prefix)
+    }
+
+    /// Only nodes with a local member of `channel` listen here.
+    pub fn channel(&self, channel: &str) -> String {
+        format!("{}.ch.{}", self.prefix, escape(channel))
+    }
+}
+
+/// A name safe as one token of a NATS subject (and a readable Redis channel): letters, digits,
+/// `-` and `_` as they are, every other byte as `~` and two hex digits. Distinct names stay
+/// distinct, so no node hears another channel's traffic.
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("~{byte:02x}"));
+        }
+    }
+    if out.is_empty() {
+        out.push('~');
+    }
+    out
+}
+
+fn put_short(out: &mut BytesMut, value: &str) {
+    let value = clip(value, u8::MAX as usize);
+    out.put_u8(value.len() as u8);
+    out.put_slice(value.as_bytes());
+}
+
+fn put_field(out: &mut BytesMut, tag: u8, value: &[u8]) {
+    out.put_u8(tag);
+    out.put_u32_le(value.len() as u32);
+    out.put_slice(value);
+}
+
+/// The longest prefix of `value` within `max` bytes that ends on a character boundary.
+fn clip(value: &str, max: usize) -> &str {
+    if value.len() <= max {
+        return value;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+fn take_u8(bytes: &mut Bytes) -> Result<u8, DecodeError> {
+    if bytes.has_remaining() {
+        Ok(bytes.get_u8())
+    } else {
+        Err(DecodeError::Truncated)
+    }
+}
+
+fn take_str(bytes: &mut Bytes, len: usize) -> Result<String, DecodeError> {
+    if bytes.remaining() < len {
+        return Err(DecodeError::Truncated);
+    }
+    String::from_utf8(bytes.split_to(len).to_vec()).map_err(|_| DecodeError::Utf8)
+}
+
+fn text(value: Bytes) -> Result<Arc<str>, DecodeError> {
+    std::str::from_utf8(&value)
+        .map(Arc::from)
+        .map_err(|_| DecodeError::Utf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(target: Target, delivery: Delivery) -> Message {
+        decode(encode("node-a", 7, &target, &delivery)).expect("decodes")
+    }
+
+    #[test]
+    fn every_delivery_field_and_target_survives_the_trip() {
+        let delivery = Delivery::from_raw_json(Bytes::from_static(b"{\"x\":1}"))
+            .with_event("online-update")
+            .with_sender("client-1".into(), Some("ada@example.com".into()));
+        let message = round_trip(Target::Channels(vec!["room".into(), "é".into()]), delivery);
+        assert_eq!(&*message.origin, "node-a");
+        assert_eq!(message.id, 7);
+        assert_eq!(
+            message.target,
+            Target::Channels(vec!["room".into(), "é".into()])
+        );
+        assert_eq!(&message.delivery.payload()[..], b"{\"x\":1}");
+        assert_eq!(message.delivery.event(), Some("online-update"));
+        assert_eq!(message.delivery.sender(), Some("client-1"));
+        assert_eq!(message.delivery.sender_name(), Some("ada@example.com"));
+        for target in [
+            Target::Everyone,
+            Target::Users(vec!["u".into()]),
+            Target::Clients(vec!["c1".into(), "c2".into()]),
+            Target::Namespace("chat".into()),
+        ] {
+            let plain = Delivery::from_raw_json(Bytes::from_static(b"1"));
+            let message = round_trip(target.clone(), plain);
+            assert_eq!(message.target, target);
+            assert_eq!(message.delivery.event(), None);
+            assert_eq!(message.delivery.sender(), None);
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_is_skipped_and_damage_is_refused() {
+        let delivery = Delivery::from_raw_json(Bytes::from_static(b"1"));
+        let original = encode("a", 1, &Target::Everyone, &delivery);
+        let mut bytes = BytesMut::from(&original[..]);
+        put_field(&mut bytes, 200, b"from a newer node");
+        let message = decode(bytes.clone().freeze()).expect("decodes");
+        assert_eq!(&message.delivery.payload()[..], b"1");
+        for cut in 0..original.len() {
+            assert!(decode(original.slice(..cut)).is_err(), "cut {cut}");
+        }
+        let mut newer = bytes.clone();
+        newer[0] = 9;
+        assert_eq!(decode(newer.freeze()).unwrap_err(), DecodeError::Version(9));
+    }
+
+    #[test]
+    fn channel_subjects_are_one_token_and_distinct() {
+        let subjects = Subjects::new("test.1");
+        assert_eq!(subjects.all(), "test~2e1.all");
+        assert_eq!(subjects.channel("room-1"), "test~2e1.ch.room-1");
+        assert_eq!(subjects.channel("a.b *>"), "test~2e1.ch.a~2eb~20~2a~3e");
+        assert_ne!(subjects.channel("a~2e"), subjects.channel("a."));
+        assert_eq!(subjects.channel(""), "test~2e1.ch.~");
+    }
+}
