@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::auth::{Authenticator, load_or_create_secret};
-use crate::broker::{Broker, Inbound, Relay, SingleNode};
+use crate::broker::{Broker, Inbound, Relay, SingleNode, UserChange};
 use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
@@ -106,7 +106,16 @@ impl SwitchboardBuilder {
         if let Some(interest) = broker.interest() {
             hub.observe_channels(interest);
         }
-        broker.attach(Inbound::new(broker.node_id(), &hub));
+        // Filled once the app exists: account changes from other nodes act on its connections.
+        let app_slot: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
+        let slot = app_slot.clone();
+        broker.attach(
+            Inbound::new(broker.node_id(), &hub).on_user_change(Arc::new(move |change| {
+                if let Some(shared) = slot.get().and_then(std::sync::Weak::upgrade) {
+                    tokio::spawn(Switchboard { shared }.apply_user_change(change));
+                }
+            })),
+        );
         let presence: Arc<dyn Presence> = Arc::new(LocalPresence::new(&hub));
         let publisher = Arc::new(Publisher::new(hub.clone(), broker));
         let app = Switchboard {
@@ -126,6 +135,7 @@ impl SwitchboardBuilder {
                 account_throttles,
             }),
         };
+        let _ = app_slot.set(Arc::downgrade(&app.shared));
         tokio::spawn(crate::heartbeat::run(
             Arc::downgrade(&app.shared.hub),
             app.shared.config.heartbeat.clone(),
@@ -286,20 +296,51 @@ impl Switchboard {
 
     /// Revoke every token of account `user_id` and act on its live connections at once: each
     /// connection's dialect downgrades it to the public user or closes it with 4401.
-    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<(), AccountError> {
+    /// In a cluster, every other node does the same with its connections of that user (the
+    /// returned [`Relay`] says whether they were told).
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<Relay, AccountError> {
         self.accounts().revoke_tokens(user_id).await?;
         self.credentials_revoked(user_id);
-        Ok(())
+        Ok(self.broker().user_changed(&UserChange::Revoked {
+            user_id: user_id.to_string(),
+        }))
     }
 
-    /// Grant `role` to the account with `email`; its live connections act with the role at once.
-    pub async fn grant_role(&self, email: &str, role: &str) -> Result<(), AccountError> {
+    /// Grant `role` to the account with `email`; its live connections act with the role at once,
+    /// on every node of a cluster (the returned [`Relay`] says whether the others were told).
+    pub async fn grant_role(&self, email: &str, role: &str) -> Result<Relay, AccountError> {
         let identity = crate::auth::identity_of(self.accounts().grant_role(email, role).await?);
+        self.identity_changed(identity.clone());
+        Ok(self.broker().user_changed(&UserChange::RoleGranted {
+            user_id: identity.user_id().to_string(),
+            email: email.to_string(),
+        }))
+    }
+
+    fn broker(&self) -> &Arc<dyn Broker> {
+        self.shared.publisher.broker()
+    }
+
+    /// Give every live connection of the user its new identity.
+    fn identity_changed(&self, identity: crate::identity::Identity) {
         for conn in self.hub().user_connections(identity.user_id()) {
             // Same user, so the per-user limit cannot refuse it.
             let _ = self.hub().set_identity(&conn, identity.clone());
         }
-        Ok(())
+    }
+
+    /// Another node changed an account: act on this node's connections of it.
+    async fn apply_user_change(self, change: UserChange) {
+        match change {
+            UserChange::Revoked { user_id } => self.credentials_revoked(&user_id),
+            UserChange::RoleGranted { email, .. } => {
+                match self.accounts().user_by_email(&email).await {
+                    Ok(Some(user)) => self.identity_changed(crate::auth::identity_of(user)),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(%err, "cannot reload an account changed elsewhere"),
+                }
+            }
+        }
     }
 
     /// Tell the dialect of each live connection of `user_id` that its token no longer holds.

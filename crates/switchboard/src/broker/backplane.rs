@@ -14,7 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use super::wire::{self, Subjects};
+use super::wire::{self, Received, Subjects, UserChange};
 use super::{Inbound, Relay};
 use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
 use crate::stats::Metrics;
@@ -46,6 +46,9 @@ pub struct Backplane {
     /// Whether the writer is connected and the reader has subscribed to everything it wants.
     writer_up: AtomicBool,
     reader_up: AtomicBool,
+    /// Bumped whenever the reader loses the server: a writer connected before then may hold a
+    /// connection to a server that is gone (killed and restarted while the writer was idle).
+    losses: AtomicU64,
     next_id: AtomicU64,
     queue: mpsc::Sender<Outgoing>,
     queued_bytes: AtomicUsize,
@@ -73,6 +76,7 @@ impl Backplane {
             subjects: Subjects::new(prefix),
             writer_up: AtomicBool::new(false),
             reader_up: AtomicBool::new(false),
+            losses: AtomicU64::new(0),
             // A random start keeps ids unique across restarts of a node with a fixed id.
             next_id: AtomicU64::new(rand::random::<u64>() >> 1),
             queue,
@@ -126,6 +130,18 @@ impl Backplane {
         self.report_state();
     }
 
+    /// The reader lost the server: the writer must reconnect too before the node is up again.
+    pub fn reader_lost(&self) {
+        self.losses.fetch_add(1, Ordering::AcqRel);
+        self.writer_up.store(false, Ordering::Release);
+        self.set_reader_up(false);
+    }
+
+    /// How many times the reader lost the server so far.
+    pub fn losses(&self) -> u64 {
+        self.losses.load(Ordering::Acquire)
+    }
+
     pub fn set_reader_up(&self, up: bool) {
         self.reader_up.store(up, Ordering::Release);
         self.report_state();
@@ -160,7 +176,10 @@ impl Backplane {
             return Relay::Relayed;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let bytes = wire::encode(&self.node_id, id, target, delivery);
+        self.enqueue(subjects, wire::encode(&self.node_id, id, target, delivery))
+    }
+
+    fn enqueue(&self, subjects: Vec<String>, bytes: Bytes) -> Relay {
         let size = bytes.len();
         if self.queued_bytes.fetch_add(size, Ordering::AcqRel) + size > QUEUE_BYTES {
             self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
@@ -180,6 +199,17 @@ impl Backplane {
                 }
             }
         }
+    }
+
+    /// Queue a user change for every node (on `all`).
+    pub fn publish_user_change(&self, change: &UserChange) -> Relay {
+        if !self.is_up() {
+            self.count(|m| &m.backplane_not_relayed, 1);
+            return Relay::BackplaneDown;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let bytes = wire::encode_user_change(&self.node_id, id, change);
+        self.enqueue(vec![self.subjects.all()], bytes)
     }
 
     /// Wait for the next sends (at most [`BATCH`]); `None` once the broker is gone.
@@ -227,7 +257,11 @@ impl Backplane {
             return;
         };
         let message = match wire::decode(bytes) {
-            Ok(message) => message,
+            Ok(Received::Delivery(message)) => message,
+            Ok(Received::UserChanged { origin, change }) => {
+                inbound.user_changed(&origin, change);
+                return;
+            }
             Err(err) => {
                 Metrics::inc(&metrics.backplane_malformed);
                 tracing::warn!(%err, "unreadable message from the backplane");

@@ -22,6 +22,7 @@ use std::sync::{Arc, Weak};
 
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
 use crate::stats::Metrics;
+pub use wire::UserChange;
 
 /// What became of a send's copies for other nodes. The local delivery happened either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,13 +86,30 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
     fn backplane_up(&self) -> Option<bool> {
         None
     }
+
+    /// Tell the other nodes that an account changed, so they act on its live connections.
+    fn user_changed(&self, _change: &UserChange) -> Relay {
+        Relay::Relayed
+    }
 }
 
+/// What a node does when another node reports an account change.
+pub type UserChangeHandler = Arc<dyn Fn(UserChange) + Send + Sync>;
+
 /// The receiving side of a broker on one node: delivers to its hub, skipping its own echo.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Inbound {
     node_id: Arc<str>,
     hub: Weak<Hub>,
+    user_changes: Option<UserChangeHandler>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Inbound {
@@ -99,6 +117,23 @@ impl Inbound {
         Self {
             node_id: node_id.into(),
             hub: Arc::downgrade(hub),
+            user_changes: None,
+        }
+    }
+
+    /// Act on account changes other nodes report (the app re-checks live connections).
+    pub fn on_user_change(mut self, handler: UserChangeHandler) -> Self {
+        self.user_changes = Some(handler);
+        self
+    }
+
+    /// An account change reported by node `origin` (this node's own are skipped: it acted
+    /// already).
+    pub fn user_changed(&self, origin: &str, change: UserChange) {
+        if origin != &*self.node_id
+            && let Some(handler) = &self.user_changes
+        {
+            handler(change);
         }
     }
 

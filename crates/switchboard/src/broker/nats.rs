@@ -17,6 +17,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::backplane::{Backplane, Outgoing, Receivers};
+use super::wire::UserChange;
 use super::{BackplaneError, Broker, Inbound, Relay};
 use crate::hub::{ChannelObserver, Delivery, Target};
 
@@ -95,6 +96,10 @@ impl Broker for NatsBroker {
 
     fn backplane_up(&self) -> Option<bool> {
         Some(self.backplane.is_up())
+    }
+
+    fn user_changed(&self, change: &UserChange) -> Relay {
+        self.backplane.publish_user_change(change)
     }
 }
 

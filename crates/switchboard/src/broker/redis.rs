@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::backplane::{Backplane, InterestChange, Outgoing, Receivers};
+use super::wire::UserChange;
 use super::{BackplaneError, Broker, Inbound, Relay};
 use crate::hub::{ChannelObserver, Delivery, Target};
 
@@ -96,6 +97,10 @@ impl Broker for RedisBroker {
     fn backplane_up(&self) -> Option<bool> {
         Some(self.backplane.is_up())
     }
+
+    fn user_changed(&self, change: &UserChange) -> Relay {
+        self.backplane.publish_user_change(change)
+    }
 }
 
 /// The writer: publishes queued sends, a batch per round trip, in queue order.
@@ -110,23 +115,32 @@ async fn write(
         .set_response_timeout(Some(TIMEOUT));
     let mut batch = Vec::new();
     loop {
+        let losses = backplane.losses();
         match client
             .get_multiplexed_async_connection_with_config(&config)
             .await
         {
             Ok(mut conn) => {
                 backplane.set_writer_up(true);
-                let stopped =
-                    publish_until_failure(&backplane, &mut conn, &mut queue, &mut batch, &stop)
-                        .await;
+                let mut writer = Writer {
+                    backplane: &backplane,
+                    conn: &mut conn,
+                    losses,
+                };
+                let ended = writer.run(&mut queue, &mut batch, &stop).await;
                 backplane.set_writer_up(false);
-                if stopped {
-                    return;
+                match ended {
+                    Ended::Stopped => return,
+                    // A batch not sent yet goes out on the next connection.
+                    Ended::Stale => continue,
+                    Ended::Failed => {}
                 }
             }
             Err(err) => tracing::debug!(%err, "backplane writer cannot connect"),
         }
         // Down: what was queued before the link fell is counted, not kept.
+        backplane.not_relayed(batch.len());
+        batch.clear();
         let retry = tokio::time::sleep(RETRY_EVERY);
         tokio::pin!(retry);
         loop {
@@ -138,45 +152,77 @@ async fn write(
                         return;
                     }
                     backplane.not_relayed(batch.len());
+                    batch.clear();
                 }
             }
         }
     }
 }
 
-/// Publish until the connection fails (`false`) or the broker is gone (`true`).
-async fn publish_until_failure(
-    backplane: &Backplane,
-    conn: &mut MultiplexedConnection,
-    queue: &mut mpsc::Receiver<Outgoing>,
-    batch: &mut Vec<Outgoing>,
-    stop: &CancellationToken,
-) -> bool {
-    let mut ping = tokio::time::interval(PING_EVERY);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return true,
-            got = backplane.next_batch(queue, batch) => {
-                if got.is_none() {
-                    return true;
+/// Why a writer connection ended.
+enum Ended {
+    /// The broker is gone.
+    Stopped,
+    /// The connection failed; what it was sending is counted.
+    Failed,
+    /// The reader lost the server since this connection opened; `batch` holds what is unsent.
+    Stale,
+}
+
+/// One writer connection.
+struct Writer<'a> {
+    backplane: &'a Backplane,
+    conn: &'a mut MultiplexedConnection,
+    /// The reader's losses when this connection opened.
+    losses: u64,
+}
+
+impl Writer<'_> {
+    /// Publish until the connection fails, goes stale or the broker is gone. Starts with `batch`
+    /// if it holds sends carried over from a stale connection.
+    async fn run(
+        &mut self,
+        queue: &mut mpsc::Receiver<Outgoing>,
+        batch: &mut Vec<Outgoing>,
+        stop: &CancellationToken,
+    ) -> Ended {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        loop {
+            if !batch.is_empty() {
+                if self.backplane.losses() != self.losses {
+                    return Ended::Stale;
                 }
                 let mut pipe = redis::pipe();
                 for send in batch.iter() {
                     for subject in &send.subjects {
-                        pipe.cmd("PUBLISH").arg(subject).arg(&send.bytes[..]).ignore();
+                        pipe.cmd("PUBLISH")
+                            .arg(subject)
+                            .arg(&send.bytes[..])
+                            .ignore();
                     }
                 }
-                if let Err(err) = pipe.query_async::<()>(conn).await {
+                if let Err(err) = pipe.query_async::<()>(&mut *self.conn).await {
                     // Some of the batch may have gone out; none of it is reported relayed.
-                    backplane.not_relayed(batch.len());
                     tracing::warn!(%err, "backplane publish failed");
-                    return false;
+                    return Ended::Failed;
                 }
+                batch.clear();
             }
-            _ = ping.tick() => {
-                if let Err(err) = redis::cmd("PING").query_async::<()>(conn).await {
-                    tracing::warn!(%err, "backplane writer lost the server");
-                    return false;
+            tokio::select! {
+                () = stop.cancelled() => return Ended::Stopped,
+                got = self.backplane.next_batch(queue, batch) => {
+                    if got.is_none() {
+                        return Ended::Stopped;
+                    }
+                }
+                _ = ping.tick() => {
+                    if self.backplane.losses() != self.losses {
+                        return Ended::Stale;
+                    }
+                    if let Err(err) = redis::cmd("PING").query_async::<()>(&mut *self.conn).await {
+                        tracing::warn!(%err, "backplane writer lost the server");
+                        return Ended::Failed;
+                    }
                 }
             }
         }
@@ -223,19 +269,19 @@ async fn read(
                                 }
                             }
                             _ = ping.tick() => {
-                                if !matches!(tokio::time::timeout(TIMEOUT, subscriber.sink.ping::<String>()).await, Ok(Ok(_))) {
+                                if !matches!(tokio::time::timeout(TIMEOUT, subscriber.sink.ping::<redis::Value>()).await, Ok(Ok(_))) {
                                     break;
                                 }
                             }
                         }
                     }
                     tracing::warn!("backplane subscriber lost the server");
+                    backplane.reader_lost();
                 }
             }
             Ok(Err(err)) => tracing::debug!(%err, "backplane subscriber cannot connect"),
             Err(_) => tracing::debug!("backplane subscriber connect timed out"),
         }
-        backplane.set_reader_up(false);
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(RETRY_EVERY) => {}

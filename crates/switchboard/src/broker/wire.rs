@@ -1,9 +1,9 @@
 //! The bytes one node sends another over a backplane, and the channel names they travel on.
 //!
-//! A message is a fixed header followed by tagged fields:
+//! A delivery is a fixed header followed by tagged fields:
 //!
 //! ```text
-//! u8  version (1)          u8  kind (1 = delivery)
+//! u8  version (1)          u8  kind (1 = delivery, 2 = user changed)
 //! u8  origin length        origin node id (UTF-8)
 //! u64 id (little endian)   unique per origin; copies of one multi-channel send share it
 //! u8  target kind          0 everyone, 1 users, 2 channels, 3 clients, 4 namespace
@@ -14,6 +14,10 @@
 //! Every [`Delivery`] field is a field: 1 payload, 2 event, 3 sender, 4 sender name. A reader
 //! skips tags it does not know, so a new optional field is one new tag (older nodes ignore it);
 //! the version byte changes only for a change an older node must not misread.
+//!
+//! A user change (tokens revoked, a role granted) tells every node to act on that user's live
+//! connections: after the origin and id, `u8` change (1 revoked, 2 role granted), then the user
+//! id and the account's email, each `u16` length and UTF-8 bytes.
 
 use std::sync::Arc;
 
@@ -25,6 +29,10 @@ use crate::hub::{Delivery, Target};
 pub const VERSION: u8 = 1;
 
 const KIND_DELIVERY: u8 = 1;
+const KIND_USER_CHANGED: u8 = 2;
+
+const CHANGE_REVOKED: u8 = 1;
+const CHANGE_ROLE_GRANTED: u8 = 2;
 
 const TARGET_EVERYONE: u8 = 0;
 const TARGET_USERS: u8 = 1;
@@ -36,6 +44,26 @@ const FIELD_PAYLOAD: u8 = 1;
 const FIELD_EVENT: u8 = 2;
 const FIELD_SENDER: u8 = 3;
 const FIELD_SENDER_NAME: u8 = 4;
+
+/// What one node tells the others.
+#[derive(Debug)]
+pub enum Received {
+    /// Boxed: a delivery carries its frame cache, far larger than a user change.
+    Delivery(Box<Message>),
+    UserChanged {
+        origin: Arc<str>,
+        change: UserChange,
+    },
+}
+
+/// An account change every node must apply to its live connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    /// Every token of the user was revoked.
+    Revoked { user_id: String },
+    /// The account (`email`) was granted a role.
+    RoleGranted { user_id: String, email: String },
+}
 
 /// One delivery as another node receives it.
 #[derive(Debug)]
@@ -63,6 +91,30 @@ pub enum DecodeError {
     Utf8,
     #[error("no payload")]
     NoPayload,
+    #[error("unknown user change {0}")]
+    Change(u8),
+}
+
+/// Encode a user change announced by `origin`.
+pub fn encode_user_change(origin: &str, id: u64, change: &UserChange) -> Bytes {
+    let mut out = BytesMut::with_capacity(64);
+    out.put_u8(VERSION);
+    out.put_u8(KIND_USER_CHANGED);
+    put_short(&mut out, origin);
+    out.put_u64_le(id);
+    let (kind, user_id, email) = match change {
+        UserChange::Revoked { user_id } => (CHANGE_REVOKED, user_id, ""),
+        UserChange::RoleGranted { user_id, email } => {
+            (CHANGE_ROLE_GRANTED, user_id, email.as_str())
+        }
+    };
+    out.put_u8(kind);
+    for text in [user_id.as_str(), email] {
+        let text = clip(text, u16::MAX as usize);
+        out.put_u16_le(text.len() as u16);
+        out.put_slice(text.as_bytes());
+    }
+    out.freeze()
 }
 
 /// Encode a delivery published by `origin`.
@@ -109,14 +161,14 @@ pub fn encode(origin: &str, id: u64, target: &Target, delivery: &Delivery) -> By
     out.freeze()
 }
 
-/// Decode a message. The payload is shared with `bytes`, not copied.
-pub fn decode(mut bytes: Bytes) -> Result<Message, DecodeError> {
+/// Decode a message. A delivery's payload is shared with `bytes`, not copied.
+pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
     let version = take_u8(&mut bytes)?;
     if version != VERSION {
         return Err(DecodeError::Version(version));
     }
     let kind = take_u8(&mut bytes)?;
-    if kind != KIND_DELIVERY {
+    if kind != KIND_DELIVERY && kind != KIND_USER_CHANGED {
         return Err(DecodeError::Kind(kind));
     }
     let origin_len = take_u8(&mut bytes)? as usize;
@@ -125,6 +177,21 @@ pub fn decode(mut bytes: Bytes) -> Result<Message, DecodeError> {
         return Err(DecodeError::Truncated);
     }
     let id = bytes.get_u64_le();
+    if kind == KIND_USER_CHANGED {
+        let change = take_u8(&mut bytes)?;
+        let user_id = take_long_str(&mut bytes)?;
+        let email = take_long_str(&mut bytes)?;
+        let change = match change {
+            CHANGE_REVOKED => UserChange::Revoked { user_id },
+            CHANGE_ROLE_GRANTED => UserChange::RoleGranted { user_id, email },
+            other => return Err(DecodeError::Change(other)),
+        };
+        return Ok(Received::UserChanged { origin, change });
+    }
+    decode_delivery(origin, id, bytes).map(|m| Received::Delivery(Box::new(m)))
+}
+
+fn decode_delivery(origin: Arc<str>, id: u64, mut bytes: Bytes) -> Result<Message, DecodeError> {
     let target_kind = take_u8(&mut bytes)?;
     if bytes.remaining() < 2 {
         return Err(DecodeError::Truncated);
@@ -263,6 +330,14 @@ fn take_str(bytes: &mut Bytes, len: usize) -> Result<String, DecodeError> {
     String::from_utf8(bytes.split_to(len).to_vec()).map_err(|_| DecodeError::Utf8)
 }
 
+fn take_long_str(bytes: &mut Bytes) -> Result<String, DecodeError> {
+    if bytes.remaining() < 2 {
+        return Err(DecodeError::Truncated);
+    }
+    let len = bytes.get_u16_le() as usize;
+    take_str(bytes, len)
+}
+
 fn text(value: Bytes) -> Result<Arc<str>, DecodeError> {
     std::str::from_utf8(&value)
         .map(Arc::from)
@@ -274,7 +349,38 @@ mod tests {
     use super::*;
 
     fn round_trip(target: Target, delivery: Delivery) -> Message {
-        decode(encode("node-a", 7, &target, &delivery)).expect("decodes")
+        match decode(encode("node-a", 7, &target, &delivery)).expect("decodes") {
+            Received::Delivery(message) => *message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn user_changes_survive_the_trip() {
+        for change in [
+            UserChange::Revoked {
+                user_id: "u1".into(),
+            },
+            UserChange::RoleGranted {
+                user_id: "u1".into(),
+                email: "ada@example.com".into(),
+            },
+        ] {
+            let bytes = encode_user_change("node-a", 3, &change);
+            match decode(bytes.clone()).expect("decodes") {
+                Received::UserChanged {
+                    origin,
+                    change: got,
+                } => {
+                    assert_eq!(&*origin, "node-a");
+                    assert_eq!(got, change);
+                }
+                other => panic!("{other:?}"),
+            }
+            for cut in 0..bytes.len() {
+                assert!(decode(bytes.slice(..cut)).is_err(), "cut {cut}");
+            }
+        }
     }
 
     #[test]
@@ -313,7 +419,9 @@ mod tests {
         let original = encode("a", 1, &Target::Everyone, &delivery);
         let mut bytes = BytesMut::from(&original[..]);
         put_field(&mut bytes, 200, b"from a newer node");
-        let message = decode(bytes.clone().freeze()).expect("decodes");
+        let Received::Delivery(message) = decode(bytes.clone().freeze()).expect("decodes") else {
+            panic!("not a delivery");
+        };
         assert_eq!(&message.delivery.payload()[..], b"1");
         for cut in 0..original.len() {
             assert!(decode(original.slice(..cut)).is_err(), "cut {cut}");
