@@ -116,7 +116,9 @@ impl SwitchboardBuilder {
                 }
             })),
         );
-        let presence: Arc<dyn Presence> = Arc::new(LocalPresence::new(&hub));
+        let presence: Arc<dyn Presence> = broker
+            .presence()
+            .unwrap_or_else(|| Arc::new(LocalPresence::new(&hub)));
         let publisher = Arc::new(Publisher::new(hub.clone(), broker));
         let app = Switchboard {
             shared: Arc::new(Shared {

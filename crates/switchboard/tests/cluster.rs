@@ -42,6 +42,7 @@ per_engine!(
     a_node_without_members_gets_none_of_a_channel,
     a_token_from_one_node_works_and_is_revoked_on_another,
     killing_the_backplane_five_times_loses_nothing_after_health_returns,
+    members_span_nodes_and_a_killed_node_leaves_them,
 );
 
 async fn connect(node: &TestServer, channels: &[&str]) -> JacClient {
@@ -402,4 +403,80 @@ async fn wait_for(client: &mut JacClient, expected: &Value) {
             other => panic!("waiting for {expected}: {other:?}"),
         }
     }
+}
+
+/// The client ids `node` sees in `channel`, sorted.
+async fn members(node: &TestServer, channel: &str) -> Vec<String> {
+    let mut ids: Vec<String> = node
+        .app
+        .presence()
+        .members(channel)
+        .await
+        .iter()
+        .map(|m| m.client_id.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn members_span_nodes_and_a_killed_node_leaves_them(engine: Engine) {
+    let Some(backplane) = Backplane::shared(engine).await else {
+        return;
+    };
+    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+        return;
+    };
+    let Some(process) = cluster.spawn_process(&backplane, "doomed").await else {
+        cluster.stop().await;
+        return;
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (token, _) = a.user("present@example.com").await;
+    let on_a = a
+        .connect_with(ConnectOptions::bearer(&token).channel("lobby"))
+        .await;
+    let on_b = connect(b, &["lobby"]).await;
+    let on_doomed = JacClient::connect(&process.ws, ConnectOptions::default().channel("lobby"))
+        .await
+        .unwrap();
+    let mut everyone = vec![
+        on_a.info.client_id.clone(),
+        on_b.info.client_id.clone(),
+        on_doomed.info.client_id.clone(),
+    ];
+    everyone.sort();
+    // Until each node has heard the others announce themselves.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for node in [a, b] {
+        while members(node, "lobby").await != everyone {
+            assert!(Instant::now() < deadline, "members never spanned the nodes");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let listed = a.app.presence().members("lobby").await;
+    let ada = listed
+        .iter()
+        .find(|m| m.client_id.as_ref() == on_a.info.client_id)
+        .unwrap();
+    assert!(ada.authenticated);
+    assert_eq!(ada.username.as_deref(), Some("present@example.com"));
+    assert!(members(a, "nobody-here").await.is_empty());
+
+    // SIGKILL: within the heartbeat timeout its connection is gone from everyone's presence.
+    process.kill().await;
+    let killed = Instant::now();
+    let timeout = Duration::from_millis(a.app.config().heartbeat.timeout_ms);
+    let mut survivors = vec![on_a.info.client_id.clone(), on_b.info.client_id.clone()];
+    survivors.sort();
+    for node in [a, b] {
+        while members(node, "lobby").await != survivors {
+            assert!(
+                killed.elapsed() < timeout,
+                "the killed node's member stayed"
+            );
+        }
+    }
+    assert!(killed.elapsed() < timeout);
+    drop(on_doomed);
+    cluster.stop().await;
 }

@@ -14,9 +14,11 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use super::roster::{ALIVE_EVERY, ASK_TIMEOUT, Roster};
 use super::wire::{self, Received, Subjects, UserChange};
 use super::{Inbound, Relay};
 use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
+use crate::presence::Member;
 use crate::stats::Metrics;
 
 /// Most sends waiting for the writer; past this, publishing reports [`Relay::QueueFull`].
@@ -57,6 +59,8 @@ pub struct Backplane {
     interest_changes: mpsc::UnboundedSender<InterestChange>,
     /// Recent ids of multi-channel sends, per origin.
     recent: Mutex<HashMap<Arc<str>, VecDeque<u64>>>,
+    /// Live peers and pending `members` requests.
+    roster: Roster,
     inbound: OnceLock<(Inbound, Arc<Metrics>)>,
 }
 
@@ -84,6 +88,7 @@ impl Backplane {
             interest: Mutex::new(HashSet::new()),
             interest_changes,
             recent: Mutex::new(HashMap::new()),
+            roster: Roster::default(),
             inbound: OnceLock::new(),
         });
         (
@@ -212,6 +217,53 @@ impl Backplane {
         self.enqueue(vec![self.subjects.all()], bytes)
     }
 
+    /// Every member of `channel` on every live node: this node's at once, the others' by asking
+    /// them (see [`super::roster`]). With the backplane down, this node's only.
+    pub async fn members(&self, channel: &str) -> Vec<Member> {
+        let Some((inbound, _)) = self.inbound.get() else {
+            return Vec::new();
+        };
+        let mut members = inbound.local_members(channel);
+        let peers = self.roster.live_peers();
+        if peers.is_empty() || !self.is_up() {
+            return members;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let answered = self.roster.expect(id, peers);
+        let request = wire::encode_members_request(&self.node_id, id, channel);
+        if !self
+            .enqueue(vec![self.subjects.all()], request)
+            .is_relayed()
+        {
+            self.roster.give_up(id);
+            return members;
+        }
+        match tokio::time::timeout(ASK_TIMEOUT, answered).await {
+            Ok(Ok(others)) => members.extend(others),
+            _ => {
+                tracing::warn!(channel, "not every node answered a members request in time");
+                members.extend(self.roster.give_up(id));
+            }
+        }
+        members
+    }
+
+    /// Say this node is alive every [`ALIVE_EVERY`] until `stop`.
+    pub async fn announce(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let mut every = tokio::time::interval(ALIVE_EVERY);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = every.tick() => {
+                    if self.is_up() {
+                        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                        let _ = self.enqueue(vec![self.subjects.all()], wire::encode_alive(&self.node_id, id));
+                    }
+                }
+            }
+        }
+    }
+
     /// Wait for the next sends (at most [`BATCH`]); `None` once the broker is gone.
     pub async fn next_batch(
         &self,
@@ -260,6 +312,33 @@ impl Backplane {
             Ok(Received::Delivery(message)) => message,
             Ok(Received::UserChanged { origin, change }) => {
                 inbound.user_changed(&origin, change);
+                return;
+            }
+            Ok(Received::Alive { origin }) => {
+                if origin != self.node_id {
+                    self.roster.heard(&origin);
+                }
+                return;
+            }
+            Ok(Received::MembersRequest {
+                origin,
+                id,
+                channel,
+            }) => {
+                if origin != self.node_id {
+                    let members = inbound.local_members(&channel);
+                    let reply_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let reply = wire::encode_members_reply(&self.node_id, reply_id, id, &members);
+                    let _ = self.enqueue(vec![self.subjects.node(&origin)], reply);
+                }
+                return;
+            }
+            Ok(Received::MembersReply {
+                origin,
+                request,
+                members,
+            }) => {
+                self.roster.answer(&origin, request, members);
                 return;
             }
             Err(err) => {

@@ -16,11 +16,13 @@ pub mod backplane;
 pub mod memory;
 pub mod nats;
 pub mod redis;
+pub mod roster;
 pub mod wire;
 
 use std::sync::{Arc, Weak};
 
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
+use crate::presence::{Member, Presence};
 use crate::stats::Metrics;
 pub use wire::UserChange;
 
@@ -87,6 +89,11 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// Presence across the cluster, for brokers that provide it (default: this node's hub).
+    fn presence(&self) -> Option<Arc<dyn Presence>> {
+        None
+    }
+
     /// Tell the other nodes that an account changed, so they act on its live connections.
     fn user_changed(&self, _change: &UserChange) -> Relay {
         Relay::Relayed
@@ -135,6 +142,16 @@ impl Inbound {
         {
             handler(change);
         }
+    }
+
+    /// This node's members of `channel`.
+    pub fn local_members(&self, channel: &str) -> Vec<Member> {
+        self.hub.upgrade().map_or_else(Vec::new, |hub| {
+            hub.channel_members(channel)
+                .iter()
+                .map(|conn| Member::of(conn))
+                .collect()
+        })
     }
 
     /// The metrics of this node's hub (while it lives).

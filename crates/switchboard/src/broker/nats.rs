@@ -17,9 +17,11 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::backplane::{Backplane, Outgoing, Receivers};
+use super::roster::ClusterPresence;
 use super::wire::UserChange;
 use super::{BackplaneError, Broker, Inbound, Relay};
 use crate::hub::{ChannelObserver, Delivery, Target};
+use crate::presence::Presence;
 
 /// How often the monitor checks the connection.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
@@ -82,6 +84,7 @@ impl Broker for NatsBroker {
         let Some(receivers) = self.receivers.lock().take() else {
             return;
         };
+        tokio::spawn(self.backplane.clone().announce(self.stop.clone()));
         tokio::spawn(run(
             self.backplane.clone(),
             self.url.clone(),
@@ -96,6 +99,10 @@ impl Broker for NatsBroker {
 
     fn backplane_up(&self) -> Option<bool> {
         Some(self.backplane.is_up())
+    }
+
+    fn presence(&self) -> Option<Arc<dyn Presence>> {
+        Some(Arc::new(ClusterPresence::new(self.backplane.clone())))
     }
 
     fn user_changed(&self, change: &UserChange) -> Relay {
@@ -156,7 +163,8 @@ async fn run(
         client: client.clone(),
         held: HashMap::new(),
     };
-    subscriptions.hold(None).await;
+    subscriptions.hold(Held::All).await;
+    subscriptions.hold(Held::Node).await;
     for channel in backplane.wanted_channels() {
         subscriptions.sync(&channel).await;
     }
@@ -232,19 +240,31 @@ async fn write(
 struct Subscriptions {
     backplane: Arc<Backplane>,
     client: async_nats::Client,
-    /// `None` is `<prefix>.all`.
-    held: HashMap<Option<Arc<str>>, AbortHandle>,
+    held: HashMap<Held, AbortHandle>,
+}
+
+/// One subject this node holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Held {
+    /// `<prefix>.all`
+    All,
+    /// This node's own subject (answers to its presence requests).
+    Node,
+    /// A channel with local members.
+    Channel(Arc<str>),
 }
 
 impl Subscriptions {
-    /// Subscribe to a channel's subject (or `all` for `None`) if not held yet.
-    async fn hold(&mut self, channel: Option<Arc<str>>) {
-        if self.held.contains_key(&channel) {
+    /// Subscribe to a subject if not held yet.
+    async fn hold(&mut self, held: Held) {
+        if self.held.contains_key(&held) {
             return;
         }
-        let subject = match &channel {
-            Some(channel) => self.backplane.subjects().channel(channel),
-            None => self.backplane.subjects().all(),
+        let subjects = self.backplane.subjects();
+        let subject = match &held {
+            Held::All => subjects.all(),
+            Held::Node => subjects.node(self.backplane.node_id()),
+            Held::Channel(channel) => subjects.channel(channel),
         };
         // Sent to the client's own task; it fails only once the client is gone for good.
         let mut subscriber = match self.client.subscribe(subject).await {
@@ -260,12 +280,12 @@ impl Subscriptions {
                 backplane.receive(message.payload);
             }
         });
-        self.held.insert(channel, task.abort_handle());
+        self.held.insert(held, task.abort_handle());
     }
 
     /// Follow one interest change.
     async fn sync(&mut self, channel: &Arc<str>) {
-        let key = Some(channel.clone());
+        let key = Held::Channel(channel.clone());
         if self.backplane.wants(channel) {
             self.hold(key).await;
         } else if let Some(task) = self.held.remove(&key) {

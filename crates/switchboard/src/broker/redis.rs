@@ -19,9 +19,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::backplane::{Backplane, InterestChange, Outgoing, Receivers};
+use super::roster::ClusterPresence;
 use super::wire::UserChange;
 use super::{BackplaneError, Broker, Inbound, Relay};
 use crate::hub::{ChannelObserver, Delivery, Target};
+use crate::presence::Presence;
 
 /// How often an idle connection is checked: a dead server shows within this plus [`TIMEOUT`].
 const PING_EVERY: Duration = Duration::from_millis(500);
@@ -82,6 +84,7 @@ impl Broker for RedisBroker {
             receivers.queue,
             self.stop.clone(),
         ));
+        tokio::spawn(self.backplane.clone().announce(self.stop.clone()));
         tokio::spawn(read(
             self.backplane.clone(),
             self.client.clone(),
@@ -96,6 +99,10 @@ impl Broker for RedisBroker {
 
     fn backplane_up(&self) -> Option<bool> {
         Some(self.backplane.is_up())
+    }
+
+    fn presence(&self) -> Option<Arc<dyn Presence>> {
+        Some(Arc::new(ClusterPresence::new(self.backplane.clone())))
     }
 
     fn user_changed(&self, change: &UserChange) -> Relay {
@@ -302,6 +309,8 @@ struct Lost;
 impl Subscriber<'_> {
     async fn subscribe_wanted(&mut self) -> Result<(), Lost> {
         self.subscribe(self.backplane.subjects().all()).await?;
+        let own = self.backplane.subjects().node(self.backplane.node_id());
+        self.subscribe(own).await?;
         for channel in self.backplane.wanted_channels() {
             self.subscribe(self.backplane.subjects().channel(&channel))
                 .await?;

@@ -15,6 +15,12 @@
 //! skips tags it does not know, so a new optional field is one new tag (older nodes ignore it);
 //! the version byte changes only for a change an older node must not misread.
 //!
+//! Presence travels as three more kinds, each after the origin and id: 3 *alive* (nothing more;
+//! every node sends one a second), 4 *members request* (the channel, `u16` length and bytes)
+//! and 5 *members reply* (the request's id as `u64`, a `u16` count, then per member its client
+//! id, user id and username as `u16`-length strings, and `u8` flags: 1 authenticated, 2 has a
+//! username).
+//!
 //! A user change (tokens revoked, a role granted) tells every node to act on that user's live
 //! connections: after the origin and id, `u8` change (1 revoked, 2 role granted), then the user
 //! id and the account's email, each `u16` length and UTF-8 bytes.
@@ -24,12 +30,19 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::hub::{Delivery, Target};
+use crate::presence::Member;
 
 /// The format this node writes; it reads only this version.
 pub const VERSION: u8 = 1;
 
 const KIND_DELIVERY: u8 = 1;
 const KIND_USER_CHANGED: u8 = 2;
+const KIND_ALIVE: u8 = 3;
+const KIND_MEMBERS_REQUEST: u8 = 4;
+const KIND_MEMBERS_REPLY: u8 = 5;
+
+const MEMBER_AUTHENTICATED: u8 = 1;
+const MEMBER_HAS_USERNAME: u8 = 2;
 
 const CHANGE_REVOKED: u8 = 1;
 const CHANGE_ROLE_GRANTED: u8 = 2;
@@ -53,6 +66,20 @@ pub enum Received {
     UserChanged {
         origin: Arc<str>,
         change: UserChange,
+    },
+    /// The origin is up (sent every second; a node silent for a while is gone).
+    Alive { origin: Arc<str> },
+    /// The origin asks every node for its members of `channel`; reply to it quoting `id`.
+    MembersRequest {
+        origin: Arc<str>,
+        id: u64,
+        channel: String,
+    },
+    /// The origin's members, answering request `request`.
+    MembersReply {
+        origin: Arc<str>,
+        request: u64,
+        members: Vec<Member>,
     },
 }
 
@@ -97,11 +124,7 @@ pub enum DecodeError {
 
 /// Encode a user change announced by `origin`.
 pub fn encode_user_change(origin: &str, id: u64, change: &UserChange) -> Bytes {
-    let mut out = BytesMut::with_capacity(64);
-    out.put_u8(VERSION);
-    out.put_u8(KIND_USER_CHANGED);
-    put_short(&mut out, origin);
-    out.put_u64_le(id);
+    let mut out = header(KIND_USER_CHANGED, origin, id);
     let (kind, user_id, email) = match change {
         UserChange::Revoked { user_id } => (CHANGE_REVOKED, user_id, ""),
         UserChange::RoleGranted { user_id, email } => {
@@ -109,11 +132,8 @@ pub fn encode_user_change(origin: &str, id: u64, change: &UserChange) -> Bytes {
         }
     };
     out.put_u8(kind);
-    for text in [user_id.as_str(), email] {
-        let text = clip(text, u16::MAX as usize);
-        out.put_u16_le(text.len() as u16);
-        out.put_slice(text.as_bytes());
-    }
+    put_long(&mut out, user_id);
+    put_long(&mut out, email);
     out.freeze()
 }
 
@@ -161,6 +181,76 @@ pub fn encode(origin: &str, id: u64, target: &Target, delivery: &Delivery) -> By
     out.freeze()
 }
 
+fn header(kind: u8, origin: &str, id: u64) -> BytesMut {
+    let mut out = BytesMut::with_capacity(64);
+    out.put_u8(VERSION);
+    out.put_u8(kind);
+    put_short(&mut out, origin);
+    out.put_u64_le(id);
+    out
+}
+
+fn put_long(out: &mut BytesMut, text: &str) {
+    let text = clip(text, u16::MAX as usize);
+    out.put_u16_le(text.len() as u16);
+    out.put_slice(text.as_bytes());
+}
+
+/// `origin` is up.
+pub fn encode_alive(origin: &str, id: u64) -> Bytes {
+    header(KIND_ALIVE, origin, id).freeze()
+}
+
+/// Ask every node for its members of `channel`.
+pub fn encode_members_request(origin: &str, id: u64, channel: &str) -> Bytes {
+    let mut out = header(KIND_MEMBERS_REQUEST, origin, id);
+    put_long(&mut out, channel);
+    out.freeze()
+}
+
+/// This node's members, answering `request`.
+pub fn encode_members_reply(origin: &str, id: u64, request: u64, members: &[Member]) -> Bytes {
+    let mut out = header(KIND_MEMBERS_REPLY, origin, id);
+    out.put_u64_le(request);
+    let members = &members[..members.len().min(u16::MAX as usize)];
+    out.put_u16_le(members.len() as u16);
+    for member in members {
+        put_long(&mut out, &member.client_id);
+        put_long(&mut out, &member.user_id);
+        put_long(&mut out, member.username.as_deref().unwrap_or(""));
+        let mut flags = 0;
+        if member.authenticated {
+            flags |= MEMBER_AUTHENTICATED;
+        }
+        if member.username.is_some() {
+            flags |= MEMBER_HAS_USERNAME;
+        }
+        out.put_u8(flags);
+    }
+    out.freeze()
+}
+
+fn decode_members(bytes: &mut Bytes) -> Result<Vec<Member>, DecodeError> {
+    if bytes.remaining() < 2 {
+        return Err(DecodeError::Truncated);
+    }
+    let count = bytes.get_u16_le() as usize;
+    let mut members = Vec::with_capacity(count.min(bytes.remaining() / 7));
+    for _ in 0..count {
+        let client_id = take_long_str(bytes)?;
+        let user_id = take_long_str(bytes)?;
+        let username = take_long_str(bytes)?;
+        let flags = take_u8(bytes)?;
+        members.push(Member {
+            client_id: Arc::from(client_id),
+            user_id: Arc::from(user_id),
+            username: (flags & MEMBER_HAS_USERNAME != 0).then_some(username),
+            authenticated: flags & MEMBER_AUTHENTICATED != 0,
+        });
+    }
+    Ok(members)
+}
+
 /// Decode a message. A delivery's payload is shared with `bytes`, not copied.
 pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
     let version = take_u8(&mut bytes)?;
@@ -168,7 +258,7 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
         return Err(DecodeError::Version(version));
     }
     let kind = take_u8(&mut bytes)?;
-    if kind != KIND_DELIVERY && kind != KIND_USER_CHANGED {
+    if !(KIND_DELIVERY..=KIND_MEMBERS_REPLY).contains(&kind) {
         return Err(DecodeError::Kind(kind));
     }
     let origin_len = take_u8(&mut bytes)? as usize;
@@ -187,6 +277,30 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
             other => return Err(DecodeError::Change(other)),
         };
         return Ok(Received::UserChanged { origin, change });
+    }
+    match kind {
+        KIND_ALIVE => return Ok(Received::Alive { origin }),
+        KIND_MEMBERS_REQUEST => {
+            let channel = take_long_str(&mut bytes)?;
+            return Ok(Received::MembersRequest {
+                origin,
+                id,
+                channel,
+            });
+        }
+        KIND_MEMBERS_REPLY => {
+            if bytes.remaining() < 8 {
+                return Err(DecodeError::Truncated);
+            }
+            let request = bytes.get_u64_le();
+            let members = decode_members(&mut bytes)?;
+            return Ok(Received::MembersReply {
+                origin,
+                request,
+                members,
+            });
+        }
+        _ => {}
     }
     decode_delivery(origin, id, bytes).map(|m| Received::Delivery(Box::new(m)))
 }
@@ -265,6 +379,11 @@ impl Subjects {
     /// Every node listens here: user, client, namespace and everyone targets.
     pub fn all(&self) -> String {
         format!("{}.all", self.prefix)
+    }
+
+    /// Only node `node_id` listens here: answers to its presence requests.
+    pub fn node(&self, node_id: &str) -> String {
+        format!("{}.node.{}", self.prefix, escape(node_id))
     }
 
     /// Only nodes with a local member of `channel` listen here.
@@ -353,6 +472,53 @@ mod tests {
             Received::Delivery(message) => *message,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn presence_messages_survive_the_trip() {
+        let members = vec![
+            Member {
+                client_id: "c1".into(),
+                user_id: "u1".into(),
+                username: Some("ada@example.com".into()),
+                authenticated: true,
+            },
+            Member {
+                client_id: "c2".into(),
+                user_id: "public".into(),
+                username: None,
+                authenticated: false,
+            },
+        ];
+        let reply = encode_members_reply("b", 9, 4, &members);
+        match decode(reply.clone()).expect("decodes") {
+            Received::MembersReply {
+                origin,
+                request,
+                members: got,
+            } => {
+                assert_eq!((&*origin, request), ("b", 4));
+                assert_eq!(got, members);
+            }
+            other => panic!("{other:?}"),
+        }
+        for cut in 0..reply.len() {
+            assert!(decode(reply.slice(..cut)).is_err(), "cut {cut}");
+        }
+        match decode(encode_members_request("a", 4, "room")).expect("decodes") {
+            Received::MembersRequest {
+                origin,
+                id,
+                channel,
+            } => {
+                assert_eq!((&*origin, id, channel.as_str()), ("a", 4, "room"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode(encode_alive("a", 1)),
+            Ok(Received::Alive { .. })
+        ));
     }
 
     #[test]

@@ -208,10 +208,15 @@ impl Schema {
     }
 }
 
+/// The token secret every node of a test cluster shares.
+pub const SECRET: &str = "a secret every node shares";
+
 /// N in-process nodes sharing a backplane, a schema and a token secret.
 pub struct Cluster {
     pub nodes: Vec<TestServer>,
     schema: Schema,
+    /// The cluster's name on the backplane.
+    pub name: String,
 }
 
 impl Cluster {
@@ -227,7 +232,7 @@ impl Cluster {
             nodes.push(
                 TestServer::start_with(move |config| {
                     config.database_url = Some(url);
-                    config.auth.token_secret = Some("a secret every node shares".into());
+                    config.auth.token_secret = Some(SECRET.into());
                     config.cluster.backplane = Some(backplane);
                     config.cluster.name = name;
                     config.cluster.node_id = format!("node-{index}");
@@ -235,7 +240,11 @@ impl Cluster {
                 .await,
             );
         }
-        let cluster = Cluster { nodes, schema };
+        let cluster = Cluster {
+            nodes,
+            schema,
+            name,
+        };
         cluster.wait_health(200, Duration::from_secs(10)).await;
         Some(cluster)
     }
@@ -257,6 +266,64 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+
+    /// One more node of this cluster as a separate `switchboard` process (`SWITCHBOARD_BIN`,
+    /// default target/debug/switchboard), so a test can SIGKILL it. `None` (skipped) when the
+    /// binary is missing.
+    pub async fn spawn_process(&self, backplane: &Backplane, node_id: &str) -> Option<ProcessNode> {
+        let binary = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/debug/switchboard"
+            )
+            .to_string()
+        });
+        if !std::path::Path::new(&binary).exists() {
+            skip(&format!(
+                "{binary} missing (cargo build -p switchboard-server)"
+            ));
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("switchboard.toml");
+        std::fs::write(
+            &config,
+            format!("demo = false\n[cluster]\nname = \"{}\"\n", self.name),
+        )
+        .expect("write config");
+        let mut child = tokio::process::Command::new(binary)
+            .arg("--config")
+            .arg(&config)
+            .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+            .env("SWITCHBOARD_DATA_DIR", dir.path())
+            .env("SWITCHBOARD_BACKPLANE", &backplane.url)
+            .env("SWITCHBOARD_NODE_ID", node_id)
+            .env("SWITCHBOARD_DATABASE_URL", self.schema.url())
+            .env("SWITCHBOARD_TOKEN_SECRET", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
+                    return addr.to_string();
+                }
+            }
+            panic!("the node exited before listening");
+        })
+        .await
+        .expect("the node listens in time");
+        Some(ProcessNode {
+            child,
+            ws: format!("ws://{addr}"),
+            addr,
+            _dir: dir,
+        })
     }
 
     pub async fn stop(mut self) {
@@ -326,5 +393,20 @@ pub async fn converge(sender: &mut JacClient, channel: &str, listeners: &mut [&m
     for listener in listeners.iter_mut() {
         let late = drain(listener, settle).await;
         assert!(late.iter().all(|f| f.get("probe").is_some()), "{late:?}");
+    }
+}
+
+/// A node running as its own process.
+pub struct ProcessNode {
+    child: tokio::process::Child,
+    pub addr: String,
+    pub ws: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ProcessNode {
+    /// SIGKILL: no goodbye to anyone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 }
