@@ -43,6 +43,7 @@ per_engine!(
     a_token_from_one_node_works_and_is_revoked_on_another,
     killing_the_backplane_five_times_loses_nothing_after_health_returns,
     members_span_nodes_and_a_killed_node_leaves_them,
+    a_hung_backplane_bounds_the_queue_and_counts_every_loss,
 );
 
 async fn connect(node: &TestServer, channels: &[&str]) -> JacClient {
@@ -106,6 +107,17 @@ async fn events_cross_nodes_exactly_once(engine: Engine) {
     expect_once(&mut user_on_a, &json!({"n": 3})).await;
     expect_once(&mut user_on_b, &json!({"n": 3})).await;
     assert!(on_a.is_silent_for(QUIET).await);
+
+    // change_user moves a connection on B into the user's index there: A's user events follow.
+    let info = elsewhere_on_b.change_user(Some(&token)).await.unwrap();
+    assert_eq!(info.root_id, root);
+    drain(&mut elsewhere_on_b, QUIET).await;
+    on_a.send_json(&json!({"type": "user", "root_ids": [root], "data": {"n": 4}}))
+        .await
+        .unwrap();
+    for client in [&mut user_on_a, &mut user_on_b, &mut elsewhere_on_b] {
+        expect_once(client, &json!({"n": 4})).await;
+    }
     assert_alive(&mut on_a).await;
     cluster.stop().await;
 }
@@ -478,5 +490,51 @@ async fn members_span_nodes_and_a_killed_node_leaves_them(engine: Engine) {
     }
     assert!(killed.elapsed() < timeout);
     drop(on_doomed);
+    cluster.stop().await;
+}
+
+async fn a_hung_backplane_bounds_the_queue_and_counts_every_loss(engine: Engine) {
+    let Some(backplane) = Backplane::own(engine).await else {
+        return;
+    };
+    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+        return;
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut sender = connect(a, &[]).await;
+    let mut checked = connect(b, &["check"]).await;
+    converge(&mut sender, "check", &mut [&mut checked]).await;
+    // A member on B that never reads: B subscribes `flood` and may close it as slow.
+    let _flood_member = connect(b, &["flood"]).await;
+
+    backplane.signal("-STOP");
+    let payload = json!({"filler": "x".repeat(4096)});
+    let (mut refused, mut published) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while refused == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "publishing never reported a loss"
+        );
+        for _ in 0..1000 {
+            published += 1;
+            if !a.app.notify_channels(&["flood"], &payload).is_relayed() {
+                refused += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let counted = a.metric(|m| &m.backplane_dropped) + a.metric(|m| &m.backplane_not_relayed);
+    assert!(
+        counted >= refused,
+        "{counted} counted, {refused} refused of {published}"
+    );
+    // The queue is bounded, so the node's own memory cannot grow with the backlog.
+    assert!(published > refused);
+
+    backplane.signal("-CONT");
+    cluster.wait_health(200, Duration::from_secs(30)).await;
+    let mut fresh_sender = connect(a, &[]).await;
+    converge(&mut fresh_sender, "check", &mut [&mut checked]).await;
     cluster.stop().await;
 }

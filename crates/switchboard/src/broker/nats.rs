@@ -31,6 +31,9 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// Messages the client buffers per subscription before it drops (and reports) a slow consumer.
 const SUBSCRIPTION_CAPACITY: usize = 8192;
+/// Commands the client buffers while its server is slow; past it the writer waits, and sends
+/// wait in (and then overflow) the backplane's own bounded queue.
+const CLIENT_CAPACITY: usize = 256;
 
 /// One node's link to a NATS server.
 #[derive(Debug)]
@@ -125,6 +128,7 @@ async fn run(
         .connection_timeout(TIMEOUT)
         .ping_interval(TIMEOUT)
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
+        .client_capacity(CLIENT_CAPACITY)
         .event_callback(move |event| {
             let events = events.clone();
             async move {

@@ -141,6 +141,16 @@ impl Backplane {
         }
     }
 
+    /// SIGSTOP / SIGCONT the own server: a backplane that hangs instead of failing.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.own.as_ref().expect("an own server").id().to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     async fn accepts(&self) -> bool {
         tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
