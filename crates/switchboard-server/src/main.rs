@@ -145,6 +145,12 @@ async fn serve(config: switchboard::Config, demo: bool) -> anyhow::Result<()> {
 
 async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyhow::Result<()> {
     let app = Switchboard::builder(config).build().await?;
+    // In a cluster, running nodes apply a grant or revocation to their live connections once
+    // told over the backplane.
+    let wait = std::time::Duration::from_secs(5);
+    if !app.backplane_ready(wait).await {
+        eprintln!("warning: backplane unreachable; running servers apply this at their next check");
+    }
     let accounts = app.accounts();
     match command {
         UserCommand::Create {
@@ -162,7 +168,7 @@ async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyho
             );
         }
         UserCommand::Grant { email, role } => {
-            accounts.grant_role(&email, &role).await?;
+            app.grant_role(&email, &role).await?;
             println!("granted {role} to {email}");
         }
         UserCommand::Revoke { email } => {
@@ -170,9 +176,12 @@ async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyho
                 .user_by_email(&email)
                 .await?
                 .context("no such account")?;
-            accounts.revoke_tokens(&user.id).await?;
+            app.revoke_user_tokens(&user.id).await?;
             println!("revoked every token of {email}");
         }
+    }
+    if !app.backplane_flushed(wait).await {
+        eprintln!("warning: running servers may not have been told");
     }
     Ok(())
 }

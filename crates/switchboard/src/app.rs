@@ -319,6 +319,29 @@ impl Switchboard {
         }))
     }
 
+    /// Wait (up to `within`) until the backplane link is up; `true` at once for a single node.
+    pub async fn backplane_ready(&self, within: std::time::Duration) -> bool {
+        self.poll(within, || self.backplane_up() != Some(false))
+            .await
+    }
+
+    /// Wait (up to `within`) until every send for other nodes went out (or was counted lost):
+    /// for a short-lived process such as the `user` command, before it exits.
+    pub async fn backplane_flushed(&self, within: std::time::Duration) -> bool {
+        self.poll(within, || self.broker().unsent() == 0).await
+    }
+
+    async fn poll(&self, within: std::time::Duration, done: impl Fn() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !done() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     fn broker(&self) -> &Arc<dyn Broker> {
         self.shared.publisher.broker()
     }

@@ -44,6 +44,7 @@ per_engine!(
     killing_the_backplane_five_times_loses_nothing_after_health_returns,
     members_span_nodes_and_a_killed_node_leaves_them,
     a_hung_backplane_bounds_the_queue_and_counts_every_loss,
+    the_user_command_reaches_running_nodes,
 );
 
 async fn connect(node: &TestServer, channels: &[&str]) -> JacClient {
@@ -536,5 +537,41 @@ async fn a_hung_backplane_bounds_the_queue_and_counts_every_loss(engine: Engine)
     cluster.wait_health(200, Duration::from_secs(30)).await;
     let mut fresh_sender = connect(a, &[]).await;
     converge(&mut fresh_sender, "check", &mut [&mut checked]).await;
+    cluster.stop().await;
+}
+
+async fn the_user_command_reaches_running_nodes(engine: Engine) {
+    let Some(backplane) = Backplane::shared(engine).await else {
+        return;
+    };
+    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+        return;
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (token, _) = a.user("cli@example.com").await;
+    let mut on_a = a.connect_with(ConnectOptions::bearer(&token)).await;
+    let mut on_b = b.connect_with(ConnectOptions::bearer(&token)).await;
+    let user_root = on_b.info.root_id.clone();
+    let Some(output) = cluster
+        .run_binary(
+            &backplane,
+            &["user", "revoke", "--email", "cli@example.com"],
+        )
+        .await
+    else {
+        cluster.stop().await;
+        return;
+    };
+    assert!(output.status.success(), "{output:?}");
+    for client in [&mut on_a, &mut on_b] {
+        let frames = drain(client, Duration::from_secs(2)).await;
+        assert!(
+            frames.iter().any(|f| f["code"] == "token_revoked"),
+            "{frames:?}"
+        );
+        let last = frames.last().unwrap();
+        assert_eq!(last["type"], "connection");
+        assert_ne!(last["data"]["root_id"], json!(user_root));
+    }
     cluster.stop().await;
 }

@@ -54,6 +54,9 @@ pub struct Backplane {
     next_id: AtomicU64,
     queue: mpsc::Sender<Outgoing>,
     queued_bytes: AtomicUsize,
+    /// Sends queued and not yet sent or counted lost (for a process that must flush before it
+    /// exits, such as the `user` command).
+    in_flight: AtomicUsize,
     /// Channels with a local member: their subjects are what the reader holds beside `all`.
     interest: Mutex<HashSet<Arc<str>>>,
     interest_changes: mpsc::UnboundedSender<InterestChange>,
@@ -85,6 +88,7 @@ impl Backplane {
             next_id: AtomicU64::new(rand::random::<u64>() >> 1),
             queue,
             queued_bytes: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
             interest: Mutex::new(HashSet::new()),
             interest_changes,
             recent: Mutex::new(HashMap::new()),
@@ -191,10 +195,12 @@ impl Backplane {
             self.count(|m| &m.backplane_dropped, 1);
             return Relay::QueueFull;
         }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         match self.queue.try_send(Outgoing { subjects, bytes }) {
             Ok(()) => Relay::Relayed,
             Err(err) => {
                 self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 if matches!(err, mpsc::error::TrySendError::Full(_)) {
                     self.count(|m| &m.backplane_dropped, 1);
                     Relay::QueueFull
@@ -282,6 +288,17 @@ impl Backplane {
     /// Sends taken from the queue that the engine did not accept.
     pub fn not_relayed(&self, n: usize) {
         self.count(|m| &m.backplane_not_relayed, n as u64);
+        self.in_flight.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Sends taken from the queue that the engine accepted.
+    pub fn sent(&self, n: usize) {
+        self.in_flight.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Sends neither sent nor counted lost yet.
+    pub fn unsent(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
     }
 
     /// Messages the engine itself dropped because this node read too slowly.

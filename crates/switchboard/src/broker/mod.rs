@@ -89,6 +89,11 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// Sends queued for other nodes and not yet sent (or counted lost).
+    fn unsent(&self) -> usize {
+        0
+    }
+
     /// Presence across the cluster, for brokers that provide it (default: this node's hub).
     fn presence(&self) -> Option<Arc<dyn Presence>> {
         None

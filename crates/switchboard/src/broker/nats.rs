@@ -108,6 +108,10 @@ impl Broker for NatsBroker {
         Some(Arc::new(ClusterPresence::new(self.backplane.clone())))
     }
 
+    fn unsent(&self) -> usize {
+        self.backplane.unsent()
+    }
+
     fn user_changed(&self, change: &UserChange) -> Relay {
         self.backplane.publish_user_change(change)
     }
@@ -222,20 +226,24 @@ async fn write(
             backplane.not_relayed(batch.len());
             continue;
         }
-        for (index, send) in batch.iter().enumerate() {
-            let mut failed = false;
+        let mut sent = 0;
+        'batch: for send in &batch {
             for subject in &send.subjects {
                 if let Err(err) = client.publish(subject.clone(), send.bytes.clone()).await {
                     tracing::warn!(%err, "backplane publish failed");
-                    failed = true;
-                    break;
+                    break 'batch;
                 }
             }
-            if failed {
-                backplane.not_relayed(batch.len() - index);
-                break;
-            }
+            sent += 1;
         }
+        if sent < batch.len() {
+            backplane.not_relayed(batch.len() - sent);
+        }
+        if queue.is_empty() {
+            // Idle: push what the client buffered to the server now.
+            let _ = tokio::time::timeout(TIMEOUT, client.flush()).await;
+        }
+        backplane.sent(sent);
     }
 }
 

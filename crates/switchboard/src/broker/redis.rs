@@ -105,6 +105,10 @@ impl Broker for RedisBroker {
         Some(Arc::new(ClusterPresence::new(self.backplane.clone())))
     }
 
+    fn unsent(&self) -> usize {
+        self.backplane.unsent()
+    }
+
     fn user_changed(&self, change: &UserChange) -> Relay {
         self.backplane.publish_user_change(change)
     }
@@ -213,6 +217,7 @@ impl Writer<'_> {
                     tracing::warn!(%err, "backplane publish failed");
                     return Ended::Failed;
                 }
+                self.backplane.sent(batch.len());
                 batch.clear();
             }
             tokio::select! {

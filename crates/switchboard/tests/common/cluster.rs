@@ -336,6 +336,32 @@ impl Cluster {
         })
     }
 
+    /// Run the `switchboard` binary with `args` against this cluster (its backplane, database
+    /// and secret); its output, or `None` (skipped) when the binary is missing.
+    pub async fn run_binary(
+        &self,
+        backplane: &Backplane,
+        args: &[&str],
+    ) -> Option<std::process::Output> {
+        let binary = binary()?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("switchboard.toml");
+        std::fs::write(&config, format!("[cluster]\nname = \"{}\"\n", self.name))
+            .expect("write config");
+        let output = tokio::process::Command::new(binary)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("SWITCHBOARD_DATA_DIR", dir.path())
+            .env("SWITCHBOARD_BACKPLANE", &backplane.url)
+            .env("SWITCHBOARD_DATABASE_URL", self.schema.url())
+            .env("SWITCHBOARD_TOKEN_SECRET", SECRET)
+            .output()
+            .await
+            .expect("run switchboard");
+        Some(output)
+    }
+
     pub async fn stop(mut self) {
         for node in &mut self.nodes {
             node.shutdown().await;
@@ -403,6 +429,25 @@ pub async fn converge(sender: &mut JacClient, channel: &str, listeners: &mut [&m
     for listener in listeners.iter_mut() {
         let late = drain(listener, settle).await;
         assert!(late.iter().all(|f| f.get("probe").is_some()), "{late:?}");
+    }
+}
+
+/// The server binary (`SWITCHBOARD_BIN`, default target/debug/switchboard), if built.
+fn binary() -> Option<String> {
+    let binary = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/debug/switchboard"
+        )
+        .to_string()
+    });
+    if std::path::Path::new(&binary).exists() {
+        Some(binary)
+    } else {
+        skip(&format!(
+            "{binary} missing (cargo build -p switchboard-server)"
+        ));
+        None
     }
 }
 
