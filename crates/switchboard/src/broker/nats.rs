@@ -25,8 +25,11 @@ use crate::presence::Presence;
 
 /// How often the monitor checks the connection.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
-/// The longest a connect or flush may take; also the client's ping interval.
+/// The longest a connect or flush may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// The client pings the server this often and drops the connection after two unanswered
+/// pings: a hung server counts as down within about three intervals.
+const PING_EVERY: Duration = Duration::from_secs(1);
 /// The pause between reconnect attempts.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// Messages the client buffers per subscription before it drops (and reports) a slow consumer.
@@ -130,7 +133,7 @@ async fn run(
         .max_reconnects(None)
         .reconnect_delay_callback(|_| RETRY_EVERY)
         .connection_timeout(TIMEOUT)
-        .ping_interval(TIMEOUT)
+        .ping_interval(PING_EVERY)
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .client_capacity(CLIENT_CAPACITY)
         .event_callback(move |event| {
