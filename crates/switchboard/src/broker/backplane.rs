@@ -2,9 +2,10 @@
 //! `/health`, interest bookkeeping, and the receiving side (decode, deliver once, skip own echo).
 //!
 //! Each engine adds only its I/O tasks: a writer that drains [`Backplane::next_batch`] onto the
-//! engine, and a reader that subscribes to `all` and the [`Backplane::wanted_channels`] and hands every message
-//! to [`Backplane::receive`]. Nothing here blocks a caller: publishing is a `try_send` on a queue
-//! bounded in messages and bytes, and interest changes go to the reader through a channel.
+//! engine, and a reader that subscribes to `all`, the node's own subject and the subjects of
+//! [`Backplane::wanted_channels`], and hands every message to [`Backplane::receive`]. Nothing
+//! here blocks a caller: publishing is a `try_send` on a queue bounded in messages and bytes, and
+//! interest changes go to the reader through a channel.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -45,8 +46,9 @@ pub type InterestChange = Arc<str>;
 pub struct Backplane {
     node_id: Arc<str>,
     subjects: Subjects,
-    /// Whether the writer is connected and the reader has subscribed to everything it wants.
+    /// The writer is connected (to the server the reader last reached).
     writer_up: AtomicBool,
+    /// The reader is connected and holds every subject the node needs. Up = both.
     reader_up: AtomicBool,
     /// Bumped whenever the reader loses the server: a writer connected before then may hold a
     /// connection to a server that is gone (killed and restarted while the writer was idle).
@@ -167,11 +169,8 @@ impl Backplane {
     /// Queue a send for the writer. Never waits: a down link or a full queue is reported and
     /// counted instead.
     pub fn publish(&self, target: &Target, delivery: &Delivery) -> Relay {
-        if !self.is_up() {
-            self.count(|m| &m.backplane_not_relayed, 1);
-            return Relay::BackplaneDown;
-        }
         let subjects = match target {
+            Target::Users(ids) | Target::Clients(ids) if ids.is_empty() => Vec::new(),
             Target::Channels(channels) => {
                 let mut subjects: Vec<String> =
                     channels.iter().map(|c| self.subjects.channel(c)).collect();
@@ -182,7 +181,12 @@ impl Backplane {
             _ => vec![self.subjects.all()],
         };
         if subjects.is_empty() {
+            // Nobody to reach on any node.
             return Relay::Relayed;
+        }
+        if !self.is_up() {
+            self.count(|m| &m.backplane_not_relayed, 1);
+            return Relay::BackplaneDown;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.enqueue(subjects, wire::encode(&self.node_id, id, target, delivery))
