@@ -453,6 +453,11 @@ mod tests {
             Relay::BackplaneDown
         );
         assert!(receivers.queue.try_recv().is_err());
+        // Nobody to reach: nothing to relay, so nothing lost.
+        assert_eq!(
+            backplane.publish(&Target::Users(vec![]), &delivery("1")),
+            Relay::Relayed
+        );
         backplane.set_writer_up(true);
         backplane.set_reader_up(true);
         for _ in 0..QUEUE_MESSAGES {
