@@ -1,7 +1,7 @@
 //! A cluster over NATS core (no JetStream: a message is for the nodes listening now).
 //!
 //! One client per node. It subscribes to `<prefix>.all` and to one `<prefix>.ch.<channel>` per
-//! channel with a local member; the client library re-sends every subscription after a reconnect.
+//! channel with a local member; the NATS client re-sends every subscription after a reconnect.
 //! A monitor watches the connection every [`CHECK_EVERY`]: the node reports up only once the
 //! client is connected and a flush (a server round trip after the re-sent subscriptions) came back.
 //! NATS delivers one connection's messages on a subject in order, which gives per-publisher order.
