@@ -490,4 +490,28 @@ mod tests {
         assert_eq!(frames(&member), vec!["\"once\""]);
         assert_eq!(Metrics::get(&node.hub.metrics().backplane_malformed), 1);
     }
+
+    #[test]
+    fn a_namespace_send_from_another_node_reaches_that_namespace_only() {
+        let node = TestNode::new(Arc::new(super::super::SingleNode::new("b")));
+        let (backplane, _receivers) = Backplane::new("b".into(), "t");
+        backplane.attach(Inbound::new("b", &node.hub));
+        let register = |namespace: &str| {
+            node.hub
+                .register(crate::hub::Registration {
+                    client_id: Arc::from(crate::ids::new_client_id()),
+                    dialect: crate::hub::Hub::dialect_id(0),
+                    identity: crate::identity::Identity::public(),
+                    channels: Vec::new(),
+                    namespace: Some(Arc::from(namespace)),
+                    greeting: Vec::new(),
+                })
+                .expect("registered")
+        };
+        let (chat, other) = (register("chat"), register("other"));
+        let target = Target::Namespace("chat".into());
+        backplane.receive(wire::encode("a", 1, &target, &delivery("\"hi\"")));
+        assert_eq!(frames(&chat), vec!["\"hi\""]);
+        assert!(frames(&other).is_empty());
+    }
 }
