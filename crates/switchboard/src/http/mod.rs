@@ -60,29 +60,22 @@ async fn metrics(State(app): State<Switchboard>) -> String {
 }
 
 /// 200 `{"status":"ok"}` while this node can reach the others (or has none); 503
-/// `{"status":"degraded","backplane":"down"}` while its backplane link is down. It keeps serving
-/// its own connections either way: a load balancer may keep sending it traffic.
+/// `{"status":"degraded","backplane":"down","node_id":...}` while its backplane link is down. It
+/// keeps serving its own connections either way; a load balancer's readiness check can use it.
 async fn health(State(app): State<Switchboard>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let node_id = app.node_id();
-    match app.backplane_up() {
-        Some(false) => (
+    if app.backplane_up() == Some(false) {
+        return (
             http::StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({
                 "status": "degraded",
                 "backplane": "down",
-                "node_id": node_id,
+                "node_id": app.node_id(),
             })),
         )
-            .into_response(),
-        Some(true) => axum::Json(serde_json::json!({
-            "status": "ok",
-            "backplane": "up",
-            "node_id": node_id,
-        }))
-        .into_response(),
-        None => axum::Json(serde_json::json!({"status": "ok", "node_id": node_id})).into_response(),
+            .into_response();
     }
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
 async fn not_found() -> ApiError {
