@@ -33,6 +33,23 @@ struct Cli {
     /// Serve a WebSocket echo endpoint at PATH (for the Autobahn conformance suite).
     #[arg(long, global = true)]
     echo_path: Option<String>,
+    /// Join a cluster over this backplane: redis://HOST:PORT or nats://HOST:PORT.
+    #[arg(long, env = "SWITCHBOARD_BACKPLANE", global = true)]
+    backplane: Option<String>,
+    /// This node's id in the cluster (default: random per start).
+    #[arg(long, env = "SWITCHBOARD_NODE_ID", global = true)]
+    node_id: Option<String>,
+    /// Where accounts live (postgres://... for a cluster).
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// The token signing secret; every node of a cluster must share it.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TOKEN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    token_secret: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -90,6 +107,18 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = cli.echo_path {
         config.core.echo_path = Some(path);
     }
+    if let Some(url) = cli.backplane {
+        config.core.cluster.backplane = Some(url);
+    }
+    if let Some(node_id) = cli.node_id {
+        config.core.cluster.node_id = node_id;
+    }
+    if let Some(url) = cli.database_url {
+        config.core.database_url = Some(url);
+    }
+    if let Some(secret) = cli.token_secret {
+        config.core.auth.token_secret = Some(secret);
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config.core, config.demo, &config.namespaces).await,
         Command::User(command) => manage_user(config.core, command).await,
@@ -125,7 +154,7 @@ async fn serve(
     let stop = switchboard::shutdown::signal();
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("switchboard listening on http://{bound}");
-    tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, "serving");
+    tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, node_id = app.node_id(), "serving");
     switchboard::serve(app, router, listener, stop).await?;
     tracing::info!("stopped");
     Ok(())
@@ -133,6 +162,12 @@ async fn serve(
 
 async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyhow::Result<()> {
     let app = Switchboard::builder(config).build().await?;
+    // In a cluster, running nodes apply a grant or revocation to their live connections once
+    // told over the backplane.
+    let wait = std::time::Duration::from_secs(5);
+    if !app.backplane_ready(wait).await {
+        eprintln!("warning: backplane unreachable; running servers apply this at their next check");
+    }
     let accounts = app.accounts();
     match command {
         UserCommand::Create {
@@ -154,7 +189,7 @@ async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyho
             );
         }
         UserCommand::Grant { email, role } => {
-            accounts.grant_role(&email, &role).await?;
+            app.grant_role(&email, &role).await?;
             println!("granted {role} to {email}");
         }
         UserCommand::Revoke { email } => {
@@ -162,9 +197,12 @@ async fn manage_user(config: switchboard::Config, command: UserCommand) -> anyho
                 .user_by_email(&email)
                 .await?
                 .context("no such account")?;
-            accounts.revoke_tokens(&user.id).await?;
+            app.revoke_user_tokens(&user.id).await?;
             println!("revoked every token of {email}");
         }
+    }
+    if !app.backplane_flushed(wait).await {
+        eprintln!("warning: running servers may not have been told");
     }
     Ok(())
 }

@@ -181,7 +181,7 @@ async fn a_python_backend_serves_a_walker_and_publishes_to_clients() {
     .await
     .expect("announce");
     assert_eq!(announced.status, 200, "{}", announced.text());
-    assert_eq!(announced.json(), json!({"delivered": 2, "relayed": false}));
+    assert_eq!(announced.json(), json!({"delivered": 2, "relayed": true}));
     for client in [&mut tab, &mut other_tab] {
         assert_eq!(
             client.recv_json().await.expect("announcement"),

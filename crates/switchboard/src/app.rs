@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::auth::{Authenticator, load_or_create_secret};
-use crate::broker::{Broker, Inbound, SingleNode};
+use crate::broker::{Broker, Inbound, Relay, SingleNode, UserChange};
 use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
@@ -101,6 +101,11 @@ impl SwitchboardBuilder {
                 "echo_path `{path}` must start with `/` and hold no route parameters"
             )));
         }
+        let broker = match (self.broker, &config.cluster.backplane) {
+            (Some(broker), _) => broker,
+            (None, Some(url)) => cluster_broker(&config, url)?,
+            (None, None) => Arc::new(SingleNode::new(node_id(&config))),
+        };
         std::fs::create_dir_all(&config.data_dir)?;
         let secret = load_or_create_secret(config.auth.token_secret.as_deref(), &config.data_dir)?;
         let store = AccountStore::open(&config.accounts_database_url()).await?;
@@ -109,9 +114,9 @@ impl SwitchboardBuilder {
             Authenticator::new(&secret, config.auth.token_ttl_secs, store).with_external(external);
         let accounts = Accounts::new(auth, config.auth.min_password_len, &config.accounts);
         let account_throttles = AccountThrottles::new(&config.accounts);
-        let node_id = crate::ids::new_object_id();
-        let upstreams =
-            Arc::new(Upstreams::new(&config.upstream, &node_id).map_err(StartError::Config)?);
+        let upstreams = Arc::new(
+            Upstreams::new(&config.upstream, broker.node_id()).map_err(StartError::Config)?,
+        );
         let mut walkers = self.walkers;
         if !config.walkers.is_empty() && config.upstream.secret.as_deref().unwrap_or("").is_empty()
         {
@@ -156,14 +161,22 @@ impl SwitchboardBuilder {
             },
             metrics.clone(),
         ));
-        let broker = self
-            .broker
-            .unwrap_or_else(|| Arc::new(SingleNode::new(node_id)));
         if let Some(interest) = broker.interest() {
             hub.observe_channels(interest);
         }
-        broker.attach(Inbound::new(broker.node_id(), &hub));
-        let presence: Arc<dyn Presence> = Arc::new(LocalPresence::new(&hub));
+        // Filled once the app exists: account changes from other nodes act on its connections.
+        let app_slot: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
+        let slot = app_slot.clone();
+        broker.attach(
+            Inbound::new(broker.node_id(), &hub).on_user_change(Arc::new(move |change| {
+                if let Some(shared) = slot.get().and_then(std::sync::Weak::upgrade) {
+                    tokio::spawn(Switchboard { shared }.apply_user_change(change));
+                }
+            })),
+        );
+        let presence: Arc<dyn Presence> = broker
+            .presence()
+            .unwrap_or_else(|| Arc::new(LocalPresence::new(&hub)));
         let publisher = Arc::new(Publisher::new(hub.clone(), broker));
         crate::dialect::channel::presence::start(&hub, &publisher, channels.dialect_id());
         let app = Switchboard {
@@ -186,12 +199,40 @@ impl SwitchboardBuilder {
                 account_throttles,
             }),
         };
+        let _ = app_slot.set(Arc::downgrade(&app.shared));
         tokio::spawn(crate::heartbeat::run(
             Arc::downgrade(&app.shared.hub),
             app.shared.config.heartbeat.clone(),
         ));
         Ok(app)
     }
+}
+
+/// This node's configured id, or a random one per start.
+fn node_id(config: &Config) -> String {
+    if config.cluster.node_id.is_empty() {
+        crate::ids::new_object_id()
+    } else {
+        config.cluster.node_id.clone()
+    }
+}
+
+/// The broker of `[cluster] backplane`. Nodes share accounts, so a per-node SQLite file is
+/// refused: a token issued or revoked on one node would mean nothing on the others.
+fn cluster_broker(config: &Config, url: &str) -> Result<Arc<dyn Broker>, StartError> {
+    let accounts = config.accounts_database_url();
+    if !(accounts.starts_with("postgres://") || accounts.starts_with("postgresql://")) {
+        return Err(StartError::Config(format!(
+            "a backplane is set ([cluster] backplane = `{url}`), so accounts must be shared by \
+             every node: set database_url (or SWITCHBOARD_DATABASE_URL) to a postgres:// URL; \
+             SQLite (`{accounts}`) is one node's file"
+        )));
+    }
+    let node_id = node_id(config);
+    let broker = crate::broker::connect(url, &node_id, &config.cluster.name)
+        .map_err(|err| StartError::Config(err.to_string()))?;
+    tracing::info!(node_id, backplane = url, "joining a cluster");
+    Ok(broker)
 }
 
 #[derive(Debug)]
@@ -275,6 +316,11 @@ impl Switchboard {
         self.shared.publisher.broker().node_id()
     }
 
+    /// Whether the link to the other nodes works: `None` for a node without a backplane.
+    pub fn backplane_up(&self) -> Option<bool> {
+        self.shared.publisher.broker().backplane_up()
+    }
+
     pub fn accounts(&self) -> &Accounts {
         &self.shared.accounts
     }
@@ -292,37 +338,92 @@ impl Switchboard {
         Notifier::new(self.shared.publisher.clone(), None)
     }
 
+    // Each send returns whether the other nodes will get it (see [`Notifier`]).
+
     /// Send to every connection of these users (user ids or Jac `n::...` root ids).
-    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(&self, root_ids: &[S], data: &T) {
-        self.notifier().notify_users(root_ids, data);
+    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        root_ids: &[S],
+        data: &T,
+    ) -> Relay {
+        self.notifier().notify_users(root_ids, data)
     }
 
     /// Send to every connection subscribed to these channels.
-    pub fn notify_channels<S: AsRef<str>, T: Serialize + ?Sized>(&self, channels: &[S], data: &T) {
-        self.notifier().notify_channels(channels, data);
+    pub fn notify_channels<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        channels: &[S],
+        data: &T,
+    ) -> Relay {
+        self.notifier().notify_channels(channels, data)
     }
 
     /// Send to the connections with these client ids.
-    pub fn notify_clients<S: AsRef<str>, T: Serialize + ?Sized>(&self, client_ids: &[S], data: &T) {
-        self.notifier().notify_clients(client_ids, data);
+    pub fn notify_clients<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        client_ids: &[S],
+        data: &T,
+    ) -> Relay {
+        self.notifier().notify_clients(client_ids, data)
     }
 
     /// Send to every connection.
-    pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) {
-        self.notifier().broadcast(data);
+    pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) -> Relay {
+        self.notifier().broadcast(data)
     }
 
     /// Revoke every token of account `user_id` and act on its live connections at once: each
     /// connection's dialect downgrades it to the public user or closes it with 4401.
-    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<(), AccountError> {
+    /// In a cluster, every other node does the same with its connections of that user (the
+    /// returned [`Relay`] says whether they were told).
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<Relay, AccountError> {
         self.accounts().revoke_tokens(user_id).await?;
         self.credentials_revoked(user_id);
-        Ok(())
+        Ok(self.broker().user_changed(&UserChange::Revoked {
+            user_id: user_id.to_string(),
+        }))
     }
 
-    /// Grant `role` to the account with `email`; its live connections act with the role at once.
-    pub async fn grant_role(&self, email: &str, role: &str) -> Result<(), AccountError> {
+    /// Grant `role` to the account with `email`; its live connections act with the role at once,
+    /// on every node of a cluster (the returned [`Relay`] says whether the others were told).
+    pub async fn grant_role(&self, email: &str, role: &str) -> Result<Relay, AccountError> {
         let identity = crate::auth::identity_of(self.accounts().grant_role(email, role).await?);
+        self.identity_changed(identity.clone());
+        Ok(self.broker().user_changed(&UserChange::RoleGranted {
+            user_id: identity.user_id().to_string(),
+            email: email.to_string(),
+        }))
+    }
+
+    /// Wait (up to `within`) until the backplane link is up; `true` at once for a single node.
+    pub async fn backplane_ready(&self, within: std::time::Duration) -> bool {
+        self.poll(within, || self.backplane_up() != Some(false))
+            .await
+    }
+
+    /// Wait (up to `within`) until every send for other nodes went out (or was counted lost):
+    /// for a short-lived process such as the `user` command, before it exits.
+    pub async fn backplane_flushed(&self, within: std::time::Duration) -> bool {
+        self.poll(within, || self.broker().unsent() == 0).await
+    }
+
+    async fn poll(&self, within: std::time::Duration, done: impl Fn() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !done() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    fn broker(&self) -> &Arc<dyn Broker> {
+        self.shared.publisher.broker()
+    }
+
+    /// Give every live connection of the user its new identity.
+    fn identity_changed(&self, identity: crate::identity::Identity) {
         for conn in self.hub().user_connections(identity.user_id()) {
             // The connection's token still expires when it did.
             let token = conn.identity().token();
@@ -331,7 +432,20 @@ impl Switchboard {
                 .hub()
                 .set_identity(&conn, identity.clone().with_token(token));
         }
-        Ok(())
+    }
+
+    /// Another node changed an account: act on this node's connections of it.
+    async fn apply_user_change(self, change: UserChange) {
+        match change {
+            UserChange::Revoked { user_id } => self.credentials_revoked(&user_id),
+            UserChange::RoleGranted { email, .. } => {
+                match self.accounts().user_by_email(&email).await {
+                    Ok(Some(user)) => self.identity_changed(crate::auth::identity_of(user)),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(%err, "cannot reload an account changed elsewhere"),
+                }
+            }
+        }
     }
 
     /// Tell the dialect of each live connection of `user_id` that its token no longer holds.

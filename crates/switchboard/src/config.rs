@@ -49,6 +49,7 @@ pub struct Config {
     /// Channel rules of the channel dialect (`/ws/<channel>`), one `[[channel]]` table each; the
     /// longest matching `prefix` applies. Default: none (every channel open, messages relayed).
     pub channel: Vec<ChannelRuleConfig>,
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -71,6 +72,7 @@ impl Default for Config {
             heartbeat: HeartbeatConfig::default(),
             shutdown: ShutdownConfig::default(),
             channel: Vec::new(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -485,6 +487,32 @@ impl Default for ChannelRuleConfig {
             require_roles: Vec::new(),
             on_message: OnMessageConfig::Relay,
             max_channels_per_connection: 32,
+        }
+    }
+}
+
+/// Several nodes behind a load balancer, joined by a backplane (see docs/cluster.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT` or `nats://HOST:PORT`: the backplane every node of the cluster
+    /// shares. Accounts must then live in PostgreSQL (`database_url`), and every node needs the
+    /// same `auth.token_secret`. Default: none (a single node).
+    pub backplane: Option<String>,
+    /// This node's id in logs, metrics and backplane messages; unique in the cluster. Default
+    /// empty: a random id per start.
+    pub node_id: String,
+    /// Names the cluster on the backplane: every subject and channel starts with it, so
+    /// clusters with different names can share one Redis or NATS server. Default `switchboard`.
+    pub name: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            backplane: None,
+            node_id: String::new(),
+            name: "switchboard".to_string(),
         }
     }
 }

@@ -14,7 +14,8 @@
 //! - [`hub`]: live connections indexed by client id, user, channel and namespace; one
 //!   `deliver(&Target, &Delivery)` into bounded outbound queues, each frame encoded once per
 //!   dialect; the channel observer.
-//! - [`broker`]: the seam to other nodes (single node by default; an in-process bus).
+//! - [`broker`]: the seam to other nodes (single node by default; an in-process bus; Redis and
+//!   NATS backplanes, see docs/cluster.md).
 //! - [`presence`]: members of a channel, across nodes.
 //! - [`ws`]: the WebSocket protocol itself.
 //! - [`walker`]: walker definitions, their registry and the one call path (WebSocket and REST).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Relay};
 use crate::hub::{Connection, Delivery, Hub, Target};
 use crate::stats::Metrics;
 
@@ -32,23 +32,37 @@ impl Publisher {
         &self.broker
     }
 
-    /// Deliver on this node and forward to the others. Returns the local recipient count.
-    pub fn publish(&self, target: &Target, delivery: &Delivery) -> usize {
+    /// Deliver on this node and forward to the others: the local recipient count, and whether
+    /// the other nodes will get it.
+    pub fn publish(&self, target: &Target, delivery: &Delivery) -> Published {
         let local = self.hub.deliver(target, delivery);
-        self.broker.publish(target, delivery);
-        local
+        let relay = self.broker.publish(target, delivery);
+        Published { local, relay }
     }
 
-    /// Serialize `data` once and publish it. A value that cannot be serialized is logged.
-    pub fn publish_json<T: Serialize + ?Sized>(&self, target: Target, data: &T) -> usize {
+    /// Serialize `data` once and publish it. A value that cannot be serialized is logged (and
+    /// reaches no one, so nothing is relayed either).
+    pub fn publish_json<T: Serialize + ?Sized>(&self, target: Target, data: &T) -> Published {
         match Delivery::from_json(data) {
             Ok(delivery) => self.publish(&target, &delivery),
             Err(err) => {
                 tracing::error!(%err, "notification payload could not be serialized");
-                0
+                Published {
+                    local: 0,
+                    relay: Relay::Relayed,
+                }
             }
         }
     }
+}
+
+/// The outcome of one send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// Connections of this node it was queued to.
+    pub local: usize,
+    /// Whether the other nodes will get it (always relayed on a single node).
+    pub relay: Relay,
 }
 
 /// The notify handle a walker body receives (and the app gets from [`crate::Switchboard`]).
@@ -69,8 +83,7 @@ impl Notifier {
     }
 
     /// Deliver an already-built message (a publish item) here and on every other node.
-    /// Returns the local recipient count.
-    pub fn publish(&self, target: &Target, delivery: &Delivery) -> usize {
+    pub fn publish(&self, target: &Target, delivery: &Delivery) -> Published {
         self.publisher.publish(target, delivery)
     }
 
@@ -92,28 +105,46 @@ impl Notifier {
         }
     }
 
+    // Each send below returns whether the other nodes of a cluster will get it: anything but
+    // `Relay::Relayed` means only this node's connections did (the backplane is down or behind).
+
     /// Send to every connection of these users: user ids, or Jac Cloud root ids (`n::<user id>`).
     /// Unknown ids are ignored.
-    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(&self, user_ids: &[S], data: &T) {
+    pub fn notify_users<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        user_ids: &[S],
+        data: &T,
+    ) -> Relay {
         self.publisher
-            .publish_json(Target::Users(owned(user_ids)), data);
+            .publish_json(Target::Users(owned(user_ids)), data)
+            .relay
     }
 
     /// Send to every connection subscribed to these channels.
-    pub fn notify_channels<S: AsRef<str>, T: Serialize + ?Sized>(&self, channels: &[S], data: &T) {
+    pub fn notify_channels<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        channels: &[S],
+        data: &T,
+    ) -> Relay {
         self.publisher
-            .publish_json(Target::Channels(owned(channels)), data);
+            .publish_json(Target::Channels(owned(channels)), data)
+            .relay
     }
 
     /// Send to the connections with these client ids.
-    pub fn notify_clients<S: AsRef<str>, T: Serialize + ?Sized>(&self, client_ids: &[S], data: &T) {
+    pub fn notify_clients<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        client_ids: &[S],
+        data: &T,
+    ) -> Relay {
         self.publisher
-            .publish_json(Target::Clients(owned(client_ids)), data);
+            .publish_json(Target::Clients(owned(client_ids)), data)
+            .relay
     }
 
     /// Send to every connection.
-    pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) {
-        self.publisher.publish_json(Target::Everyone, data);
+    pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) -> Relay {
+        self.publisher.publish_json(Target::Everyone, data).relay
     }
 }
 

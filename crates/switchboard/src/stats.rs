@@ -88,6 +88,21 @@ metrics! {
     hashing_refused: "counter",
     /// Logins and registrations refused by an attempt throttle (HTTP 429 `too_many_attempts`).
     account_attempts_throttled: "counter",
+    /// 1 while this node's backplane link is up (connected and subscribed); 0 while it is down
+    /// or when the node has no backplane.
+    backplane_up: "gauge",
+    /// Sends that did not reach the other nodes because the backplane was down (delivered on
+    /// this node only).
+    backplane_not_relayed: "counter",
+    /// Backplane messages dropped because the backplane could not keep up: sends refused by the
+    /// full outgoing queue, and messages the NATS client dropped for a slow subscription.
+    backplane_dropped: "counter",
+    /// Messages from other nodes delivered on this node.
+    backplane_received: "counter",
+    /// Backplane messages this node could not read (another format version, damage).
+    backplane_malformed: "counter",
+    /// Times the backplane link came back after a loss.
+    backplane_reconnects: "counter",
 }
 
 impl Metrics {

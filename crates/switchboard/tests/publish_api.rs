@@ -97,7 +97,7 @@ async fn an_item_reaches_each_target_form_in_the_jac_shape() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({"delivered": 1, "relayed": false}));
+    assert_eq!(body, json!({"delivered": 1, "relayed": true}));
     assert_eq!(
         member.recv_json().await.expect("frame"),
         json!({"type": "greeting", "data": {"hi": 1}})
@@ -164,12 +164,12 @@ async fn a_batch_answers_each_item_in_order_and_a_bad_item_does_not_stop_the_oth
     assert_eq!(status, 200, "{body}");
     let results = body["results"].as_array().expect("results");
     assert_eq!(results.len(), 5);
-    assert_eq!(results[0], json!({"delivered": 1, "relayed": false}));
+    assert_eq!(results[0], json!({"delivered": 1, "relayed": true}));
     assert_eq!(results[1]["code"], "invalid_field");
     assert_eq!(results[2]["code"], "missing_field");
     assert_eq!(results[3]["code"], "not_an_object");
     assert!(results[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
-    assert_eq!(results[4], json!({"delivered": 1, "relayed": false}));
+    assert_eq!(results[4], json!({"delivered": 1, "relayed": true}));
     assert_eq!(member.recv_json().await.expect("1")["type"], "first");
     assert_eq!(member.recv_json().await.expect("2")["type"], "second");
     quiet(&mut member).await;
@@ -209,7 +209,7 @@ async fn an_idempotency_key_delivers_once_per_api_key() {
     let item =
         json!({"target": {"channels": ["room"]}, "event": "once", "data": 1, "id": "order-17"});
     let (_, first) = publish(&server, Some(BACKEND_KEY), &item).await;
-    assert_eq!(first, json!({"delivered": 1, "relayed": false}));
+    assert_eq!(first, json!({"delivered": 1, "relayed": true}));
     let (_, again) = publish(&server, Some(BACKEND_KEY), &item).await;
     assert_eq!(again, json!({"delivered": 0, "duplicate": true}));
     // In a batch too.
@@ -268,5 +268,75 @@ async fn a_key_from_the_environment_and_bad_key_configs() {
             .await
             .expect_err("refused");
         assert!(err.to_string().contains("api_key"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn each_dialect_receives_an_item_in_its_own_shape() {
+    use switchboard::dialect::namespace::Namespace;
+    use switchboard_client::channel::ChannelClient;
+    use switchboard_client::{NamespaceClient, NamespaceOptions};
+
+    let server = TestServer::start_with_builder(
+        |config| {
+            config.api_keys = vec![ApiKeyConfig {
+                name: "backend".into(),
+                key: Some(BACKEND_KEY.into()),
+                key_env: None,
+            }];
+        },
+        |builder| {
+            builder
+                .namespace(Namespace::new("chat"))
+                .expect("namespace");
+        },
+    )
+    .await;
+    let mut jac = server
+        .connect_with(ConnectOptions::default().channel("room"))
+        .await;
+    let mut member = ChannelClient::connect(&server.ws, "/ws/room", None)
+        .await
+        .expect("channel client");
+    let mut chat = NamespaceClient::connect(&server.ws, "chat", &NamespaceOptions::default())
+        .await
+        .expect("namespace client");
+    // `recv_cmd` below skips any presence frame the channel member gets meanwhile.
+    let (_, body) = publish(
+        &server,
+        Some(BACKEND_KEY),
+        &json!({"target": {"channels": ["room"]}, "event": "score", "data": {"home": 2}}),
+    )
+    .await;
+    assert_eq!(body["delivered"], 2, "{body}");
+    assert_eq!(
+        jac.recv_json().await.expect("jac"),
+        json!({"type": "score", "data": {"home": 2}})
+    );
+    let frame = member.recv_cmd(&["score"]).await.expect("channel frame");
+    assert_eq!(
+        frame,
+        json!({"channel": "room", "cmd": "score", "param": {"home": 2}})
+    );
+
+    for (data, expected) in [
+        (
+            json!({"text": "hi", "type": "ignored"}),
+            json!({"type": "news", "text": "hi", "username": ""}),
+        ),
+        (
+            json!([1, 2]),
+            json!({"type": "news", "data": [1, 2], "username": ""}),
+        ),
+    ] {
+        let (_, body) = publish(
+            &server,
+            Some(BACKEND_KEY),
+            &json!({"target": {"namespace": "chat"}, "event": "news", "data": data}),
+        )
+        .await;
+        assert_eq!(body["delivered"], 1, "{body}");
+        let frame = chat.recv_json().await.expect("namespace frame");
+        assert_eq!(frame, json!({"success": true, "data": expected}));
     }
 }

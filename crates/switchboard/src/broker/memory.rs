@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Broker, Inbound};
+use super::{Broker, Inbound, Relay};
 use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
 
 /// The shared medium of one in-process cluster.
@@ -65,7 +65,7 @@ impl Broker for MemoryBroker {
         &self.node_id
     }
 
-    fn publish(&self, target: &Target, delivery: &Delivery) {
+    fn publish(&self, target: &Target, delivery: &Delivery) -> Relay {
         // Pick the recipients under the lock, deliver outside it: a hub never runs under it.
         let recipients: Vec<Inbound> = {
             let nodes = self.bus.nodes.lock();
@@ -85,6 +85,7 @@ impl Broker for MemoryBroker {
             // A real broker sends bytes; a fresh copy here keeps each node's frame cache its own.
             inbound.deliver(&self.node_id, target, &delivery.relayed());
         }
+        Relay::Relayed
     }
 
     fn attach(&self, inbound: Inbound) {

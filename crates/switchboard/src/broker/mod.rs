@@ -4,17 +4,66 @@
 //! - [`SingleNode`]: the default; one node needs nothing else.
 //! - [`memory`]: several hubs in one process joined by an in-process bus: the reference for
 //!   what every broker must do (origin skip, interest, order), and the test bed for cluster logic.
-//! - Redis pub/sub and NATS brokers will sit beside them as `redis.rs` and `nats.rs`.
+//! - [`redis`] and [`nats`]: real clusters over Redis pub/sub or NATS core, sharing the
+//!   engine-neutral [`backplane`] (queue, link state, interest, receiving) and the [`wire`] format.
+//!   [`connect`] picks one from a `redis://` or `nats://` URL.
 //!
 //! Interest: a broker that routes channel traffic only to nodes with members observes the hub's
 //! channels ([`Broker::interest`]): the first local member of a channel subscribes the node to it,
 //! the last one leaving unsubscribes it.
 
+pub mod backplane;
 pub mod memory;
+pub mod nats;
+pub mod redis;
+pub mod roster;
+pub mod wire;
 
 use std::sync::{Arc, Weak};
 
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
+use crate::presence::{Member, Presence};
+use crate::stats::Metrics;
+pub use wire::UserChange;
+
+/// What became of a send's copies for other nodes. The local delivery happened either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// Handed to the backplane while it was up (or there is no other node to reach).
+    Relayed,
+    /// The backplane is down: only this node's connections got it. Counted in
+    /// `switchboard_backplane_not_relayed`.
+    BackplaneDown,
+    /// The outgoing queue was full (the backplane is slower than this node publishes): only this
+    /// node's connections got it. Counted in `switchboard_backplane_dropped`.
+    QueueFull,
+}
+
+impl Relay {
+    pub fn is_relayed(self) -> bool {
+        self == Self::Relayed
+    }
+}
+
+/// Why a backplane URL could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BackplaneError {
+    #[error("backplane URL `{0}` must start with redis://, rediss://, nats:// or tls://")]
+    Scheme(String),
+    #[error("backplane URL `{url}` is invalid: {reason}")]
+    Url { url: String, reason: String },
+}
+
+/// The broker for a backplane URL. It connects in the background (and keeps reconnecting), so a
+/// node starts even while the backplane is down; `/health` says when it is.
+pub fn connect(url: &str, node_id: &str, prefix: &str) -> Result<Arc<dyn Broker>, BackplaneError> {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "redis" | "rediss" => Ok(redis::RedisBroker::new(url, node_id, prefix)?),
+        "nats" | "tls" => Ok(nats::NatsBroker::new(url, node_id, prefix)?),
+        _ => Err(BackplaneError::Scheme(url.to_string())),
+    }
+}
 
 /// Carries deliveries to other nodes.
 pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
@@ -23,7 +72,8 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
 
     /// Forward a delivery that was already delivered on this node. Must not block: an
     /// implementation queues the message for its own I/O task and counts anything it drops.
-    fn publish(&self, target: &Target, delivery: &Delivery);
+    /// Anything but [`Relay::Relayed`] means other nodes will not get it.
+    fn publish(&self, target: &Target, delivery: &Delivery) -> Relay;
 
     /// Start receiving: deliveries published by other nodes go to `inbound`.
     fn attach(&self, inbound: Inbound);
@@ -33,13 +83,45 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
     fn interest(&self) -> Option<Arc<dyn ChannelObserver>> {
         None
     }
+
+    /// Whether the link to the other nodes works: `None` for a node without a backplane.
+    fn backplane_up(&self) -> Option<bool> {
+        None
+    }
+
+    /// Sends queued for other nodes and not yet sent (or counted lost).
+    fn unsent(&self) -> usize {
+        0
+    }
+
+    /// Presence across the cluster, for brokers that provide it (default: this node's hub).
+    fn presence(&self) -> Option<Arc<dyn Presence>> {
+        None
+    }
+
+    /// Tell the other nodes that an account changed, so they act on its live connections.
+    fn user_changed(&self, _change: &UserChange) -> Relay {
+        Relay::Relayed
+    }
 }
 
+/// What a node does when another node reports an account change.
+pub type UserChangeHandler = Arc<dyn Fn(UserChange) + Send + Sync>;
+
 /// The receiving side of a broker on one node: delivers to its hub, skipping its own echo.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Inbound {
     node_id: Arc<str>,
     hub: Weak<Hub>,
+    user_changes: Option<UserChangeHandler>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Inbound {
@@ -47,7 +129,39 @@ impl Inbound {
         Self {
             node_id: node_id.into(),
             hub: Arc::downgrade(hub),
+            user_changes: None,
         }
+    }
+
+    /// Act on account changes other nodes report (the app re-checks live connections).
+    pub fn on_user_change(mut self, handler: UserChangeHandler) -> Self {
+        self.user_changes = Some(handler);
+        self
+    }
+
+    /// An account change reported by node `origin` (this node's own are skipped: it acted
+    /// already).
+    pub fn user_changed(&self, origin: &str, change: UserChange) {
+        if origin != &*self.node_id
+            && let Some(handler) = &self.user_changes
+        {
+            handler(change);
+        }
+    }
+
+    /// This node's members of `channel`.
+    pub fn local_members(&self, channel: &str) -> Vec<Member> {
+        self.hub.upgrade().map_or_else(Vec::new, |hub| {
+            hub.channel_members(channel)
+                .iter()
+                .map(|conn| Member::of(conn))
+                .collect()
+        })
+    }
+
+    /// The metrics of this node's hub (while it lives).
+    pub fn metrics(&self) -> Option<Arc<Metrics>> {
+        self.hub.upgrade().map(|hub| hub.metrics().clone())
     }
 
     /// Deliver a message published by node `origin`. Returns the local recipient count (zero
@@ -81,7 +195,9 @@ impl Broker for SingleNode {
         &self.node_id
     }
 
-    fn publish(&self, _target: &Target, _delivery: &Delivery) {}
+    fn publish(&self, _target: &Target, _delivery: &Delivery) -> Relay {
+        Relay::Relayed
+    }
 
     fn attach(&self, _inbound: Inbound) {}
 }

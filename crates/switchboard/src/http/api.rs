@@ -176,11 +176,11 @@ fn publish_one(app: &Switchboard, key: &Arc<str>, item: &Value) -> Value {
             }
         }
     }
-    let delivered = app
+    let published = app
         .shared
         .publisher
         .publish(&parsed.target, &parsed.delivery);
-    json!({"delivered": delivered, "relayed": false})
+    json!({"delivered": published.local, "relayed": published.relay.is_relayed()})
 }
 
 /// `GET /api/info`: this node's figures.

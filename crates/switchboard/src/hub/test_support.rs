@@ -109,6 +109,6 @@ impl TestNode {
     pub(crate) fn publish(&self, target: &Target, payload: &str) {
         let delivery = Delivery::from_raw_json(Bytes::copy_from_slice(payload.as_bytes()));
         self.hub.deliver(target, &delivery);
-        self.broker.publish(target, &delivery);
+        let _ = self.broker.publish(target, &delivery);
     }
 }

@@ -5,8 +5,8 @@
 //! - [`LocalPresence`]: one node. It reads the hub's own channel index, so it costs no memory
 //!   per member; `join` and `leave` have nothing to record.
 //!
-//! A cluster implementation (Redis hashes with expiring entries, say) records joins and leaves
-//! and answers `members` from the shared store; it sits beside this file with its own test.
+//! In a cluster, the backplane brokers provide `broker::roster::ClusterPresence`, which asks every
+//! live node for its members instead of recording joins and leaves in a shared store.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -111,8 +111,21 @@ impl AccountStore {
                 .fetch_all(&pool)
                 .await?;
         }
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
+        if url.starts_with("sqlite://") {
+            for statement in SCHEMA {
+                sqlx::query(statement).execute(&pool).await?;
+            }
+        } else {
+            // Several nodes of a cluster start at once against one database, and concurrent
+            // `CREATE TABLE IF NOT EXISTS` can still collide: one node at a time creates them.
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(5316920448113012)")
+                .execute(&mut *tx)
+                .await?;
+            for statement in SCHEMA {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
         }
         let store = Self { pool };
         store.migrate_usernames().await?;

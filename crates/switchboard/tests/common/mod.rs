@@ -1,6 +1,8 @@
 //! A real server on 127.0.0.1:0 with test walkers, plus helpers to register and log in.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::time::Duration;
 
 use serde::Deserialize;

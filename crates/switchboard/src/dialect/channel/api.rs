@@ -211,7 +211,7 @@ impl Channels {
     }
 
     fn publish(&self, target: &Target, delivery: &Delivery) -> usize {
-        self.app.shared.publisher.publish(target, delivery)
+        self.app.shared.publisher.publish(target, delivery).local
     }
 
     /// A frame for a channel-dialect connection only (other dialects have no such frames).

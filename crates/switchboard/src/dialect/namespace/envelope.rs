@@ -20,13 +20,44 @@ pub struct Envelope;
 
 impl FrameEncoder for Envelope {
     fn encode(&self, delivery: &Delivery, _route: &Route<'_>) -> Bytes {
+        let typed;
+        let payload = match delivery.event() {
+            // A message that names an event (a backend's publish item, another dialect's
+            // command): `type` is the event, beside the data's fields when the data is an
+            // object, else beside the data under `data`.
+            Some(event) => {
+                typed = with_type(event, delivery.payload());
+                &typed[..]
+            }
+            None => &delivery.payload()[..],
+        };
         success(
-            delivery.payload(),
+            payload,
             delivery.sender(),
             delivery.sender_name().unwrap_or(""),
             None,
         )
     }
+}
+
+/// `{"type":EVENT,...DATA}` for an object `DATA`, else `{"type":EVENT,"data":DATA}`.
+fn with_type(event: &str, data: &[u8]) -> Vec<u8> {
+    let mut object = serde_json::Map::new();
+    object.insert("type".into(), Value::String(event.to_owned()));
+    match serde_json::from_slice::<Value>(data) {
+        Ok(Value::Object(fields)) => {
+            for (key, value) in fields {
+                object.entry(key).or_insert(value);
+            }
+        }
+        Ok(other) => {
+            object.insert("data".into(), other);
+        }
+        Err(_) => {
+            object.insert("data".into(), Value::Null);
+        }
+    }
+    serde_json::to_vec(&object).unwrap_or_default()
 }
 
 /// `{"success":true,"data":DATA}` with `from` (when given) and `username` stamped into `data`, and

@@ -96,7 +96,7 @@ impl NamespaceState {
             Some(name) => delivery.with_sender_name(Arc::from(name)),
             None => delivery,
         };
-        publisher.publish(&target, &delivery)
+        publisher.publish(&target, &delivery).local
     }
 }
 
