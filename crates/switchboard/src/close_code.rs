@@ -16,6 +16,12 @@ impl CloseCode {
         Self { code, reason }
     }
 
+    /// A code a backend chose through `POST /api/disconnect` (4000-4999; the range rule below
+    /// still decides whether clients reconnect). The backend's reason is sent beside it.
+    pub const fn application(code: u16) -> Self {
+        Self::new(code, "closed by the application")
+    }
+
     /// Whether a client should reconnect after being closed with this code.
     pub fn should_reconnect(self) -> bool {
         !(self.code == 1000 || (4400..=4499).contains(&self.code))

@@ -340,3 +340,148 @@ async fn each_dialect_receives_an_item_in_its_own_shape() {
         assert_eq!(frame, json!({"success": true, "data": expected}));
     }
 }
+
+#[tokio::test]
+async fn disconnect_closes_a_users_or_a_clients_connections_with_the_given_code() {
+    use switchboard_client::Incoming;
+    let server = server().await;
+    let (token, user) = server.user("kick@example.com").await;
+    let user_id = user["id"].as_str().expect("id").to_owned();
+    let mut first = server
+        .connect_with(ConnectOptions::bearer(token.clone()))
+        .await;
+    let mut second = server.connect_with(ConnectOptions::bearer(token)).await;
+    let mut bystander = server.connect().await;
+    let disconnect = |body: Value| {
+        let addr = server.addr.clone();
+        async move {
+            let response = http::post_json(&addr, "/api/disconnect", &body, Some(BACKEND_KEY))
+                .await
+                .expect("request");
+            (response.status, response.json())
+        }
+    };
+    let (status, body) = disconnect(
+        json!({"target": {"users": [user_id]}, "code": 4403, "reason": "banned for spam"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"disconnected": 2}));
+    for client in [&mut first, &mut second] {
+        match client.recv(std::time::Duration::from_secs(5)).await {
+            Ok(Incoming::Closed { code, reason }) => {
+                assert_eq!(code, Some(4403));
+                assert_eq!(reason, "banned for spam");
+            }
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
+    // By client id, with the default code.
+    let (_, body) = disconnect(json!({"target": {"clients": [bystander.info.client_id]}})).await;
+    assert_eq!(body, json!({"disconnected": 1}));
+    assert!(matches!(
+        bystander.recv(std::time::Duration::from_secs(5)).await,
+        Ok(Incoming::Closed {
+            code: Some(4000),
+            ..
+        })
+    ));
+
+    // Bad requests change nothing.
+    let mut untouched = server.connect().await;
+    for (bad, code) in [
+        (json!({"target": {"all": true}}), "invalid_field"),
+        (
+            json!({"target": {"clients": ["x"]}, "code": 1000}),
+            "invalid_field",
+        ),
+        (
+            json!({"target": {"clients": ["x"]}, "code": "4000"}),
+            "invalid_field",
+        ),
+        (
+            json!({"target": {"clients": ["x"]}, "reason": "r".repeat(124)}),
+            "invalid_field",
+        ),
+        (json!({"target": {"clients": []}}), "empty_ids"),
+        (json!({"code": 4000}), "missing_field"),
+        (json!([1]), "not_an_object"),
+    ] {
+        let (status, body) = disconnect(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["code"], code, "{bad}: {body}");
+    }
+    let unauthorized = http::post_json(
+        &server.addr,
+        "/api/disconnect",
+        &json!({"target": {"clients": [untouched.info.client_id]}}),
+        Some("wrong-key-0123456789"),
+    )
+    .await
+    .expect("request");
+    assert_eq!(unauthorized.status, 401);
+    common::assert_alive(&mut untouched).await;
+}
+
+#[tokio::test]
+async fn presence_lists_a_channels_members_of_every_dialect() {
+    use switchboard_client::channel::ChannelClient;
+    let server = server().await;
+    let (token, user) = server.user("here@example.com").await;
+    let jac = server
+        .connect_with(ConnectOptions::bearer(token).channel("lobby"))
+        .await;
+    let member = ChannelClient::connect(&server.ws, "/ws/lobby?team=blue", None)
+        .await
+        .expect("channel client");
+    let _elsewhere = server
+        .connect_with(ConnectOptions::default().channel("other"))
+        .await;
+    let response = http::get(
+        &server.addr,
+        "/api/presence?channel=lobby",
+        Some(BACKEND_KEY),
+    )
+    .await
+    .expect("presence");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let body = response.json();
+    assert_eq!(body["channel"], "lobby");
+    let mut members = body["members"].as_array().expect("members").clone();
+    members.sort_by_key(|m| m["dialect"].as_str().unwrap_or("").to_string());
+    assert_eq!(members.len(), 2, "{body}");
+    // The channel dialect sends no first frame, so its id is only known from here: a UUID.
+    let channel_id = members[0]["client_id"].as_str().expect("id").to_owned();
+    assert_eq!(channel_id.len(), 36, "{channel_id}");
+    assert_eq!(
+        members,
+        vec![
+            json!({"client_id": channel_id, "user_id": null, "username": "", "dialect": "channel"}),
+            json!({"client_id": jac.info.client_id, "user_id": user["id"],
+                   "username": "here@example.com", "dialect": "jac"}),
+        ]
+    );
+    drop(member);
+    let empty = http::get(
+        &server.addr,
+        "/api/presence?channel=nobody",
+        Some(BACKEND_KEY),
+    )
+    .await
+    .expect("presence");
+    assert_eq!(empty.json(), json!({"channel": "nobody", "members": []}));
+    for (path, code) in [
+        ("/api/presence", "missing_field"),
+        ("/api/presence?channel=", "missing_field"),
+    ] {
+        let bad = http::get(&server.addr, path, Some(BACKEND_KEY))
+            .await
+            .expect("presence");
+        assert_eq!(bad.status, 400, "{path}: {}", bad.text());
+        assert_eq!(bad.json()["code"], code, "{path}");
+    }
+    let unauthorized = http::get(&server.addr, "/api/presence?channel=lobby", None)
+        .await
+        .expect("presence");
+    assert_eq!(unauthorized.status, 401);
+}

@@ -154,7 +154,7 @@ impl Inbound {
         self.hub.upgrade().map_or_else(Vec::new, |hub| {
             hub.channel_members(channel)
                 .iter()
-                .map(|conn| Member::of(conn))
+                .map(|conn| Member::of(&hub, conn))
                 .collect()
         })
     }

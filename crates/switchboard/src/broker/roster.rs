@@ -130,6 +130,7 @@ mod tests {
             user_id: "u".into(),
             username: None,
             authenticated: false,
+            dialect: "channel".into(),
         }
     }
 

@@ -229,6 +229,7 @@ pub fn encode_members_reply(origin: &str, id: u64, request: u64, members: &[Memb
         put_long(&mut out, &member.client_id);
         put_long(&mut out, &member.user_id);
         put_long(&mut out, member.username.as_deref().unwrap_or(""));
+        put_long(&mut out, &member.dialect);
         let mut flags = 0;
         if member.authenticated {
             flags |= MEMBER_AUTHENTICATED;
@@ -251,12 +252,14 @@ fn decode_members(bytes: &mut Bytes) -> Result<Vec<Member>, DecodeError> {
         let client_id = take_long_str(bytes)?;
         let user_id = take_long_str(bytes)?;
         let username = take_long_str(bytes)?;
+        let dialect = take_long_str(bytes)?;
         let flags = take_u8(bytes)?;
         members.push(Member {
             client_id: Arc::from(client_id),
             user_id: Arc::from(user_id),
             username: (flags & MEMBER_HAS_USERNAME != 0).then_some(username),
             authenticated: flags & MEMBER_AUTHENTICATED != 0,
+            dialect: Arc::from(dialect),
         });
     }
     Ok(members)
@@ -508,12 +511,14 @@ mod tests {
                 user_id: "u1".into(),
                 username: Some("ada@example.com".into()),
                 authenticated: true,
+                dialect: "channel".into(),
             },
             Member {
                 client_id: "c2".into(),
                 user_id: "public".into(),
                 username: None,
                 authenticated: false,
+                dialect: "jac".into(),
             },
         ];
         let reply = encode_members_reply("b", 9, 4, &members);

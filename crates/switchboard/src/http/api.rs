@@ -1,5 +1,6 @@
 //! The server API for backends in any language, behind API keys (`[[api_key]]`):
-//! `POST /api/publish` (one item or a batch; see [`crate::publish`]) and `GET /api/info`.
+//! `POST /api/publish` (one item or a batch; see [`crate::publish`]), `POST /api/disconnect`,
+//! `GET /api/presence` and `GET /api/info`.
 //!
 //! Keys are compared in constant time, every configured key each time, so neither the answer
 //! nor its timing tells a missing key from a wrong one or which key was nearly right.
@@ -18,7 +19,10 @@ use serde_json::{Value, json};
 use super::body::read_bytes;
 use super::error::ApiError;
 use crate::app::Switchboard;
+use crate::close_code::CloseCode;
 use crate::error_code;
+use crate::hub::Target;
+use crate::identity::user_id_of_address;
 use crate::publish::{ItemError, parse_item};
 
 /// How long a publish item's `id` is remembered.
@@ -123,20 +127,31 @@ fn api_key(app: &Switchboard, headers: &HeaderMap) -> Result<Arc<str>, ApiError>
         .ok_or_else(unauthorized)
 }
 
-/// `POST /api/publish`.
-pub async fn publish(
-    State(app): State<Switchboard>,
+/// The API key a request presents and its body as any JSON value: 401 without a valid key
+/// (checked before the body is read), 413 over `limits.max_http_body_bytes`, 400 for non-JSON.
+/// The body's content type is not checked: these are server-to-server calls, never a browser's.
+async fn authenticated_json(
+    app: &Switchboard,
     request: Request<Body>,
-) -> Result<Json<Value>, ApiError> {
-    let key = api_key(&app, request.headers())?;
+) -> Result<(Arc<str>, Value), ApiError> {
+    let key = api_key(app, request.headers())?;
     let limit = app.config().limits.max_http_body_bytes;
     let bytes = read_bytes(request.into_body(), limit).await?;
-    let body: Value = serde_json::from_slice(&bytes).map_err(|err| {
+    let body = serde_json::from_slice(&bytes).map_err(|err| {
         ApiError::bad_request(
             error_code::INVALID_JSON,
             format!("body is not valid JSON: {err}"),
         )
     })?;
+    Ok((key, body))
+}
+
+/// `POST /api/publish`.
+pub async fn publish(
+    State(app): State<Switchboard>,
+    request: Request<Body>,
+) -> Result<Json<Value>, ApiError> {
+    let (key, body) = authenticated_json(&app, request).await?;
     match &body {
         Value::Object(_) => Ok(Json(publish_one(&app, &key, &body))),
         Value::Array(items) if items.len() > MAX_BATCH => Err(ApiError::bad_request(
@@ -198,4 +213,118 @@ pub async fn info(
         }],
         "connections": connections,
     })))
+}
+
+/// `POST /api/disconnect` `{"target": {"users":[..]}|{"clients":[..]}, "code"?: 4000-4999,
+/// "reason"?: at most 123 bytes}` -> `{"disconnected": N}`: the connections of this node it
+/// closed.
+pub async fn disconnect(
+    State(app): State<Switchboard>,
+    request: Request<Body>,
+) -> Result<Json<Value>, ApiError> {
+    let (_key, body) = authenticated_json(&app, request).await?;
+    let Value::Object(fields) = &body else {
+        return Err(ApiError::bad_request(
+            error_code::NOT_AN_OBJECT,
+            "body must be a JSON object",
+        ));
+    };
+    let code = match fields.get("code") {
+        None | Some(Value::Null) => 4000,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(code @ 4000..=4999) => code as u16,
+            _ => return Err(invalid_field("`code` must be a number from 4000 to 4999")),
+        },
+        Some(_) => return Err(invalid_field("`code` must be a number from 4000 to 4999")),
+    };
+    let reason: Arc<str> = match fields.get("reason") {
+        None | Some(Value::Null) => Arc::from(""),
+        Some(Value::String(reason)) if reason.len() <= MAX_CLOSE_REASON => {
+            Arc::from(reason.as_str())
+        }
+        Some(_) => {
+            return Err(invalid_field(format!(
+                "`reason` must be a string of at most {MAX_CLOSE_REASON} bytes"
+            )));
+        }
+    };
+    // The target takes the publish item's forms; only users and clients make sense here.
+    let mut item = json!({"event": "disconnect"});
+    if let Some(target) = fields.get("target") {
+        item["target"] = target.clone();
+    }
+    let target = parse_item(&item, app.config().limits.max_ids_per_event)
+        .map_err(|ItemError { code, message }| ApiError::bad_request(code, message))?
+        .target;
+    let hub = app.hub();
+    let connections: Vec<_> = match &target {
+        Target::Users(ids) => ids
+            .iter()
+            .flat_map(|id| hub.user_connections(user_id_of_address(id)))
+            .collect(),
+        Target::Clients(ids) => ids
+            .iter()
+            .flat_map(|id| hub.connections_of_client(id))
+            .collect(),
+        _ => {
+            return Err(invalid_field(
+                "`target` must be {\"users\": [...]} or {\"clients\": [...]}",
+            ));
+        }
+    };
+    let close = CloseCode::application(code);
+    let disconnected = connections
+        .iter()
+        .filter(|conn| conn.outbound.close_with_reason(close, reason.clone()))
+        .count();
+    Ok(Json(json!({ "disconnected": disconnected })))
+}
+
+/// Longest close reason a WebSocket close frame carries.
+const MAX_CLOSE_REASON: usize = 123;
+
+fn invalid_field(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(error_code::INVALID_FIELD, message)
+}
+
+/// `GET /api/presence?channel=C` -> `{"channel": C, "members": [{"client_id", "user_id",
+/// "username", "dialect"}]}`: the channel's members on every node (`user_id` null and
+/// `username` "" for an anonymous connection).
+pub async fn presence(
+    State(app): State<Switchboard>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Result<Json<Value>, ApiError> {
+    api_key(&app, &headers)?;
+    let query =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
+            .map_err(|_| {
+                ApiError::bad_request(error_code::INVALID_QUERY, "the query string is malformed")
+            })?;
+    let channel = query
+        .0
+        .get("channel")
+        .filter(|c| !c.is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                error_code::MISSING_FIELD,
+                "missing query parameter `channel`",
+            )
+        })?;
+    let members: Vec<Value> = app
+        .presence()
+        .members(&channel)
+        .await
+        .into_iter()
+        .map(|member| {
+            json!({
+                "client_id": &*member.client_id,
+                "user_id": member.authenticated.then_some(&*member.user_id),
+                "username": member.username.as_deref().unwrap_or(""),
+                "dialect": &*member.dialect,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "channel": channel, "members": members })))
 }

@@ -44,6 +44,8 @@ pub fn router(app: Switchboard) -> Router {
     // Server-to-server calls from the team's backend, behind API keys; no browser origin policy.
     let backend = Router::new()
         .route("/api/publish", post(api::publish))
+        .route("/api/disconnect", post(api::disconnect))
+        .route("/api/presence", get(api::presence))
         .route("/api/info", get(api::info));
     router
         .merge(api)

@@ -34,6 +34,10 @@ pub struct Route<'a> {
 
 /// Turns a delivery into the frame one dialect sends.
 pub trait FrameEncoder: Send + Sync + std::fmt::Debug + 'static {
+    /// The name of the dialect whose frames these are (`jac`, `namespace`, `channel`): what
+    /// [`Delivery::only_for`] and presence listings name it by.
+    fn dialect(&self) -> &'static str;
+
     /// Whether the frame depends on [`Route::channel`]; if not, one frame serves every channel.
     fn frame_names_channel(&self) -> bool {
         false
@@ -47,7 +51,9 @@ pub trait FrameEncoder: Send + Sync + std::fmt::Debug + 'static {
     /// dialect is that audience says yes. Asked once per dialect and delivery, never per
     /// recipient.
     fn carries(&self, delivery: &Delivery) -> bool {
-        delivery.audience().is_none()
+        delivery
+            .audience()
+            .is_none_or(|audience| audience == self.dialect())
     }
 }
 

@@ -151,6 +151,11 @@ impl Hub {
         DialectId(index as u8)
     }
 
+    /// The name of the dialect a connection with `id` speaks.
+    pub fn dialect_name(&self, id: DialectId) -> &'static str {
+        self.encoders.get(id.index()).map_or("", |e| e.dialect())
+    }
+
     /// Be told of every channel join and leave from now on.
     pub fn observe_channels(&self, observer: Arc<dyn ChannelObserver>) {
         self.observers.write().push(observer);

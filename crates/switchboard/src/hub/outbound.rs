@@ -5,6 +5,8 @@
 //! or byte bound is emptied and marked closing with [`close_code::SLOW_CONSUMER`]: a slow reader
 //! costs at most its bound, never stalls a publisher, and never slows other recipients.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -37,6 +39,8 @@ struct QueueState {
     /// A WebSocket ping is due (set by the heartbeat sweep).
     ping: bool,
     close: Option<CloseCode>,
+    /// A reason chosen at run time (a backend's `/api/disconnect`), sent instead of the code's.
+    close_reason: Option<Arc<str>>,
 }
 
 /// A bounded multi-producer, single-consumer queue of text frames plus a pending close.
@@ -59,6 +63,8 @@ pub struct Batch {
     /// Send a WebSocket ping after the frames.
     pub ping: bool,
     pub close: Option<CloseCode>,
+    /// The reason to send with `close` instead of its own, when one was given.
+    pub close_reason: Option<Arc<str>>,
 }
 
 impl OutboundQueue {
@@ -116,6 +122,20 @@ impl OutboundQueue {
         true
     }
 
+    /// Like [`OutboundQueue::close`], with a reason chosen at run time (at most 123 bytes are
+    /// sent).
+    pub fn close_with_reason(&self, code: CloseCode, reason: Arc<str>) -> bool {
+        let mut state = self.state.lock();
+        if state.close.is_some() {
+            return false;
+        }
+        state.close = Some(code);
+        state.close_reason = Some(reason);
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
     /// Ask the connection to send a WebSocket ping.
     pub fn request_ping(&self) {
         let mut state = self.state.lock();
@@ -152,6 +172,7 @@ impl OutboundQueue {
             bytes: std::mem::take(&mut state.bytes),
             ping: std::mem::take(&mut state.ping),
             close: state.close,
+            close_reason: state.close_reason.clone(),
         }
     }
 

@@ -17,6 +17,10 @@ use crate::stats::Metrics;
 pub(crate) struct Verbatim;
 
 impl FrameEncoder for Verbatim {
+    fn dialect(&self) -> &'static str {
+        "verbatim"
+    }
+
     fn encode(&self, delivery: &Delivery, _route: &Route<'_>) -> Bytes {
         delivery.payload().clone()
     }
@@ -27,6 +31,10 @@ impl FrameEncoder for Verbatim {
 pub(crate) struct NamesChannel;
 
 impl FrameEncoder for NamesChannel {
+    fn dialect(&self) -> &'static str {
+        "names-channel"
+    }
+
     fn frame_names_channel(&self) -> bool {
         true
     }

@@ -237,6 +237,10 @@ fn metrics_count_every_recipient_of_a_fanout() {
 struct Mine;
 
 impl FrameEncoder for Mine {
+    fn dialect(&self) -> &'static str {
+        "mine"
+    }
+
     fn carries(&self, delivery: &Delivery) -> bool {
         delivery
             .audience()

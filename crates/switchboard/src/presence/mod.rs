@@ -25,16 +25,20 @@ pub struct Member {
     pub username: Option<String>,
     /// Whether the user is logged in.
     pub authenticated: bool,
+    /// The dialect the connection speaks (`jac`, `namespace`, `channel`).
+    pub dialect: Arc<str>,
 }
 
 impl Member {
-    pub fn of(conn: &Connection) -> Self {
+    /// `conn`, a connection of `hub`, as a member.
+    pub fn of(hub: &Hub, conn: &Connection) -> Self {
         let identity = conn.identity();
         Self {
             client_id: conn.client_id().clone(),
             user_id: identity.user_id().clone(),
             username: identity.username().map(str::to_string),
             authenticated: identity.is_authenticated(),
+            dialect: Arc::from(hub.dialect_name(conn.dialect())),
         }
     }
 }
@@ -53,13 +57,32 @@ pub trait Presence: Send + Sync + std::fmt::Debug + 'static {
 
 /// Feeds a [`Presence`] from the hub's channel observer.
 #[derive(Debug)]
-pub struct PresenceObserver(pub Arc<dyn Presence>);
+pub struct PresenceObserver {
+    presence: Arc<dyn Presence>,
+    hub: Weak<Hub>,
+}
+
+impl PresenceObserver {
+    /// Feed `presence` from `hub`'s channel events (register it with `Hub::observe_channels`).
+    pub fn new(presence: Arc<dyn Presence>, hub: &Arc<Hub>) -> Self {
+        Self {
+            presence,
+            hub: Arc::downgrade(hub),
+        }
+    }
+}
 
 impl ChannelObserver for PresenceObserver {
     fn on_channel_event(&self, event: &ChannelEvent<'_>) {
         match event {
-            ChannelEvent::Joined { channel, conn, .. } => self.0.join(channel, Member::of(conn)),
-            ChannelEvent::Left { channel, conn, .. } => self.0.leave(channel, conn.client_id()),
+            ChannelEvent::Joined { channel, conn, .. } => {
+                if let Some(hub) = self.hub.upgrade() {
+                    self.presence.join(channel, Member::of(&hub, conn));
+                }
+            }
+            ChannelEvent::Left { channel, conn, .. } => {
+                self.presence.leave(channel, conn.client_id())
+            }
         }
     }
 }
@@ -87,7 +110,7 @@ impl Presence for LocalPresence {
         let members = self.hub.upgrade().map_or_else(Vec::new, |hub| {
             hub.channel_members(channel)
                 .iter()
-                .map(|conn| Member::of(conn))
+                .map(|conn| Member::of(&hub, conn))
                 .collect()
         });
         Box::pin(std::future::ready(members))
@@ -149,7 +172,7 @@ mod tests {
     fn the_observer_reports_joins_and_leaves_including_disconnects() {
         let hub = hub(UNLIMITED);
         let recording = Arc::new(Recording::default());
-        hub.observe_channels(Arc::new(PresenceObserver(recording.clone())));
+        hub.observe_channels(Arc::new(PresenceObserver::new(recording.clone(), &hub)));
         let conn = connect(&hub, 0, Identity::public(), &["a", "b"]);
         hub.unsubscribe(&conn, "a");
         hub.unregister(&conn);

@@ -58,13 +58,13 @@ pub async fn drive<S, H>(
                     match write_batch(&mut socket, &conn, &batch, slow_consumer_grace).await {
                         BatchOutcome::Written => {}
                         BatchOutcome::Failed => break Ending::Hangup,
-                        BatchOutcome::Overflowed => break Ending::Close(close_code::SLOW_CONSUMER),
+                        BatchOutcome::Overflowed => break Ending::Close(close_code::SLOW_CONSUMER, None),
                         BatchOutcome::Stuck => break Ending::SlowConsumerHangup,
                     }
                 }
                 conn.outbound.recycle(batch.frames);
                 if let Some(code) = batch.close {
-                    break Ending::Close(code);
+                    break Ending::Close(code, batch.close_reason);
                 }
             }
             message = socket.next_message() => {
@@ -92,7 +92,7 @@ pub async fn drive<S, H>(
                     }
                     Verdict::Abusive => {
                         Metrics::inc(&metrics.rate_limit_closes);
-                        break Ending::Close(close_code::POLICY_VIOLATION);
+                        break Ending::Close(close_code::POLICY_VIOLATION, None);
                     }
                 }
                 match &message {
@@ -152,7 +152,7 @@ async fn close_socket<S: AsyncRead + AsyncWrite + Unpin>(
     slow_consumer_grace: Duration,
 ) {
     match close {
-        Ending::Close(code) if code == close_code::SLOW_CONSUMER => {
+        Ending::Close(code, _) if code == close_code::SLOW_CONSUMER => {
             if !socket
                 .close(code.code, code.reason, slow_consumer_grace)
                 .await
@@ -160,8 +160,9 @@ async fn close_socket<S: AsyncRead + AsyncWrite + Unpin>(
                 slow_consumer_hangup(metrics, conn, "the close frame");
             }
         }
-        Ending::Close(code) => {
-            socket.close(code.code, code.reason, close_grace).await;
+        Ending::Close(code, reason) => {
+            let reason = reason.as_deref().unwrap_or(code.reason);
+            socket.close(code.code, reason, close_grace).await;
         }
         Ending::Finish => socket.finish(close_grace).await,
         Ending::SlowConsumerHangup => {
@@ -183,8 +184,8 @@ fn slow_consumer_hangup(metrics: &Metrics, conn: &Connection, unread: &str) {
 
 /// How the loop ended.
 enum Ending {
-    /// We close, with this code.
-    Close(CloseCode),
+    /// We close, with this code (and a reason given at run time, if any).
+    Close(CloseCode, Option<Arc<str>>),
     /// The client closed or broke the protocol: send the queued reply and hang up.
     Finish,
     /// Writing failed: nothing more can be sent.

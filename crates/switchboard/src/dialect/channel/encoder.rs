@@ -35,13 +35,13 @@ struct Typed<'a> {
 }
 
 impl FrameEncoder for ChannelFrames {
-    fn frame_names_channel(&self) -> bool {
-        true
+    /// Presence frames are meant for this dialect alone (`Delivery::only_for(NAME)`).
+    fn dialect(&self) -> &'static str {
+        NAME
     }
 
-    /// Presence frames are meant for this dialect alone.
-    fn carries(&self, delivery: &Delivery) -> bool {
-        delivery.audience().is_none_or(|audience| audience == NAME)
+    fn frame_names_channel(&self) -> bool {
+        true
     }
 
     fn encode(&self, delivery: &Delivery, route: &Route<'_>) -> Bytes {

@@ -71,6 +71,10 @@ impl Dialect for JacDialect {
 struct Verbatim;
 
 impl FrameEncoder for Verbatim {
+    fn dialect(&self) -> &'static str {
+        "jac"
+    }
+
     fn encode(&self, delivery: &Delivery, _route: &Route<'_>) -> Bytes {
         match delivery.event() {
             None => delivery.payload().clone(),

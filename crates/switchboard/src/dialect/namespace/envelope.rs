@@ -19,6 +19,10 @@ use crate::hub::{Delivery, FrameEncoder, Route};
 pub struct Envelope;
 
 impl FrameEncoder for Envelope {
+    fn dialect(&self) -> &'static str {
+        "namespace"
+    }
+
     fn encode(&self, delivery: &Delivery, _route: &Route<'_>) -> Bytes {
         let typed;
         let payload = match delivery.event() {
