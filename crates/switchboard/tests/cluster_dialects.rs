@@ -12,6 +12,7 @@ use common::TestServer;
 use common::cluster::{Backplane, Cluster, Engine};
 use serde_json::{Value, json};
 use switchboard::config::ApiKeyConfig;
+use switchboard::dialect::channel::api::Message;
 use switchboard::dialect::namespace::{Namespace, NamespaceHandle, Relay};
 use switchboard_client::channel::ChannelClient;
 use switchboard_client::{
@@ -46,6 +47,7 @@ per_engine!(
     namespace_relays_cross_nodes_exactly_once,
     namespace_handle_sends_cross_nodes_exactly_once,
     channel_relays_cross_nodes_exactly_once,
+    channel_server_sends_cross_nodes_exactly_once,
     channel_presence_crosses_nodes_to_channel_members_only,
     channel_members_span_nodes,
     dialects_meet_across_nodes,
@@ -468,6 +470,65 @@ async fn channel_relays_cross_nodes_exactly_once(engine: Engine) {
     cluster.stop().await;
 }
 
+async fn channel_server_sends_cross_nodes_exactly_once(engine: Engine) {
+    let Some(backplane) = Backplane::shared(engine).await else {
+        return;
+    };
+    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+        return;
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (mut on_a, _) = channel_member(a, "/ws/room1", None).await;
+    let (mut on_b, id_on_b) = channel_member(b, "/ws/room1", None).await;
+    let (mut skipped_on_b, skipped_id) = channel_member(b, "/ws/room1", None).await;
+    let mut jac_on_b = b
+        .connect_with(ConnectOptions::default().channel("room1"))
+        .await;
+    converge_channel(
+        &mut on_a,
+        "room1",
+        &mut [&mut on_b, &mut skipped_on_b, &mut jac_on_b],
+    )
+    .await;
+    let channels = a.app.channels();
+
+    // send_channel from A, skipping a connection on B (the exception holds on every node).
+    let message = Message::new("room1", "notice", json!({"n": 1}));
+    assert_eq!(channels.send_channel("room1", &message, &[&skipped_id]), 1);
+    let expected = json!({"channel": "room1", "cmd": "notice", "param": {"n": 1}});
+    for client in [&mut on_a, &mut on_b] {
+        client.expect_once(expected.clone()).await;
+    }
+    jac_on_b
+        .expect_once(json!({"type": "notice", "data": {"n": 1}}))
+        .await;
+    skipped_on_b.expect_silent().await;
+
+    // send_connection from A to a connection on B: not queued on A, delivered once on B.
+    let message = Message::new("room1", "direct", json!(2));
+    assert!(!channels.send_connection(&id_on_b, &message));
+    on_b.expect_once(json!({"channel": "room1", "cmd": "direct", "param": 2}))
+        .await;
+    for client in [&mut on_a, &mut skipped_on_b] {
+        client.expect_silent().await;
+    }
+    jac_on_b.expect_silent().await;
+
+    // broadcast from A: every connection on both nodes but the excepted one.
+    let message = Message::new("all", "hello", json!(null));
+    channels.broadcast(&message, &[&skipped_id]);
+    for client in [&mut on_a, &mut on_b] {
+        client
+            .expect_once(json!({"channel": "all", "cmd": "hello", "param": null}))
+            .await;
+    }
+    jac_on_b
+        .expect_once(json!({"type": "hello", "data": null}))
+        .await;
+    skipped_on_b.expect_silent().await;
+    cluster.stop().await;
+}
+
 async fn channel_presence_crosses_nodes_to_channel_members_only(engine: Engine) {
     let Some(backplane) = Backplane::shared(engine).await else {
         return;
@@ -700,7 +761,12 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
                 key_env: None,
             }];
         },
-        |_, builder| builder,
+        |_, mut builder| {
+            builder
+                .namespace(Namespace::new("chat").relay(Relay::Broadcast))
+                .expect("chat");
+            builder
+        },
     )
     .await
     else {
@@ -758,6 +824,42 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
     jac_on_b
         .expect_once(json!({"type": "direct", "data": 1}))
         .await;
+    member_on_b.expect_silent().await;
+
+    // To a user (by the account's user id) whose only connection is on B: none on A.
+    let (token, login) = a.user("published@example.com").await;
+    let user_id = login["id"].as_str().expect("user id").to_string();
+    let mut user_on_b = b.connect_with(ConnectOptions::bearer(&token)).await;
+    let (status, answer) = publish(&json!({
+        "target": {"users": [user_id]},
+        "event": "for_you",
+        "data": {"n": 1},
+    }))
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"delivered": 0, "relayed": true}));
+    user_on_b
+        .expect_once(json!({"type": "for_you", "data": {"n": 1}}))
+        .await;
+    jac_on_b.expect_silent().await;
+
+    // To a namespace whose only client is on B.
+    let mut chat_on_b = join_namespace(b, "chat", None).await;
+    let (status, answer) = publish(&json!({
+        "target": {"namespace": "chat"},
+        "event": "notice",
+        "data": {"n": 2},
+    }))
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"delivered": 0, "relayed": true}));
+    // The event becomes `type`, beside the data's fields.
+    chat_on_b
+        .expect_once(envelope(json!({"type": "notice", "n": 2, "username": ""})))
+        .await;
+    for client in [&mut jac_on_b, &mut user_on_b] {
+        client.expect_silent().await;
+    }
     member_on_b.expect_silent().await;
     cluster.stop().await;
 }
