@@ -232,6 +232,17 @@ pub struct Cluster {
 impl Cluster {
     /// Start `n` nodes on `backplane` and wait until every one reports its link up.
     pub async fn start(backplane: &Backplane, n: usize) -> Option<Cluster> {
+        Self::start_built(backplane, n, |_, _| {}, |_, builder| builder).await
+    }
+
+    /// Start `n` nodes as [`Cluster::start`] does, each also given `tweak(index, config)` (after
+    /// the cluster's own settings) and `build(index, builder)` (namespaces, channel rules).
+    pub async fn start_built(
+        backplane: &Backplane,
+        n: usize,
+        tweak: impl Fn(usize, &mut switchboard::Config),
+        build: impl Fn(usize, switchboard::SwitchboardBuilder) -> switchboard::SwitchboardBuilder,
+    ) -> Option<Cluster> {
         let schema = Schema::create().await?;
         let name = format!("sbtest-{}", switchboard::ids::new_object_id());
         let mut nodes = Vec::new();
@@ -239,14 +250,20 @@ impl Cluster {
             let url = schema.url();
             let backplane = backplane.url.clone();
             let name = name.clone();
+            let tweak = &tweak;
+            let build = &build;
             nodes.push(
-                TestServer::start_with(move |config| {
-                    config.database_url = Some(url);
-                    config.auth.token_secret = Some(SECRET.into());
-                    config.cluster.backplane = Some(backplane);
-                    config.cluster.name = name;
-                    config.cluster.node_id = format!("node-{index}");
-                })
+                TestServer::start_built(
+                    move |config| {
+                        config.database_url = Some(url);
+                        config.auth.token_secret = Some(SECRET.into());
+                        config.cluster.backplane = Some(backplane);
+                        config.cluster.name = name;
+                        config.cluster.node_id = format!("node-{index}");
+                        tweak(index, config);
+                    },
+                    |builder| build(index, builder),
+                )
                 .await,
             );
         }
