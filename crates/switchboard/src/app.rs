@@ -93,6 +93,7 @@ impl SwitchboardBuilder {
     pub async fn build(self) -> Result<Switchboard, StartError> {
         let config = self.config;
         let mut dialects = self.dialects;
+        let namespaces_use_upstream = self.namespaces.uses_upstream();
         dialects.extend(self.namespaces.into_dialect());
         if let Some(path) = &config.echo_path
             && (!path.starts_with('/') || path.contains('{'))
@@ -118,10 +119,11 @@ impl SwitchboardBuilder {
             Upstreams::new(&config.upstream, broker.node_id()).map_err(StartError::Config)?,
         );
         let mut walkers = self.walkers;
-        if !config.walkers.is_empty() && config.upstream.secret.as_deref().unwrap_or("").is_empty()
+        if (!config.walkers.is_empty() || namespaces_use_upstream)
+            && config.upstream.secret.as_deref().unwrap_or("").is_empty()
         {
             return Err(StartError::Config(
-                "[[walker]] upstreams need upstream.secret (the key the backend checks requests with)".into(),
+                "upstreams ([[walker]] or a namespace's on_message = \"upstream\") need upstream.secret (the key the backend checks requests with)".into(),
             ));
         }
         let api_keys = config
@@ -185,6 +187,7 @@ impl SwitchboardBuilder {
                 hub,
                 publisher,
                 walkers,
+                upstreams,
                 api_keys: ApiKeys::new(api_keys),
                 seen_ids: SeenIds::default(),
                 dialects,
@@ -241,6 +244,8 @@ pub(crate) struct Shared {
     pub(crate) hub: Arc<Hub>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) walkers: WalkerRegistry,
+    /// Calls to the team's backend (upstream walkers and namespace messages).
+    pub(crate) upstreams: Arc<Upstreams>,
     /// Keys of the server API.
     pub(crate) api_keys: ApiKeys,
     /// Publish items' idempotency keys of the last two minutes.

@@ -282,6 +282,13 @@ fn walker_answer(answer: &Value, max_ids: usize) -> Option<(Reports, Vec<Publish
     Some((reports, notify_items(answer, max_ids)?))
 }
 
+/// A message hook's answer, `{"reply": D?, "notify": [items]?}`: the reply (absent or null: none)
+/// and the notifications; `None` for any other shape or a bad item.
+pub fn message_answer(answer: &Value, max_ids: usize) -> Option<(Option<Value>, Vec<PublishItem>)> {
+    let reply = answer.get("reply").filter(|r| !r.is_null()).cloned();
+    Some((reply, notify_items(answer, max_ids)?))
+}
+
 /// The `notify` list of an answer; `None` if it is not a list of valid items.
 pub fn notify_items(answer: &Value, max_ids: usize) -> Option<Vec<PublishItem>> {
     match answer.get("notify") {

@@ -34,6 +34,9 @@ pub enum Relay {
     /// Nothing: only the hook sees it (the default in code).
     #[default]
     None,
+    /// The team's backend gets it ([`Namespace::upstream`]): its answer's `reply` goes back to
+    /// the sender and its `notify` items are delivered; nothing is relayed as is.
+    Upstream,
 }
 
 /// Why a hook failed. The client sees a generic 500; this text goes to the log only.
@@ -101,6 +104,8 @@ pub struct Namespace {
     pub(crate) on_connect: Option<LifecycleHook>,
     pub(crate) on_message: Option<MessageHook>,
     pub(crate) on_disconnect: Option<LifecycleHook>,
+    /// Where client messages go with [`Relay::Upstream`].
+    pub(crate) upstream: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -127,19 +132,36 @@ impl Namespace {
             on_connect: None,
             on_message: None,
             on_disconnect: None,
+            upstream: None,
         }
     }
 
     /// From a `[[namespace]]` table of the binary's config.
     pub fn from_config(config: &NamespaceConfig) -> Self {
-        Self::new(config.name.clone())
+        let namespace = Self::new(config.name.clone())
             .require_auth(config.require_auth)
             .require_roles(config.require_roles.iter().cloned())
             .relay(config.on_message)
             .limits(NamespaceLimits {
                 max_message_bytes: config.max_message_bytes,
                 messages_per_sec: config.messages_per_sec,
-            })
+            });
+        match &config.upstream {
+            Some(url) => namespace.upstream_url(url),
+            None => namespace,
+        }
+    }
+
+    /// Send client messages to the team's backend at `url` instead of relaying them
+    /// ([`Relay::Upstream`]; `[upstream]` in the config signs and bounds the calls, see
+    /// `docs/backends.md`).
+    pub fn upstream(self, url: impl AsRef<str>) -> Self {
+        self.relay(Relay::Upstream).upstream_url(url.as_ref())
+    }
+
+    fn upstream_url(mut self, url: &str) -> Self {
+        self.upstream = Some(Arc::from(url));
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -241,9 +263,12 @@ pub struct NamespaceConfig {
     /// Any one of these roles admits; non-empty implies `require_auth`. Default empty.
     #[serde(default)]
     pub require_roles: Vec<String>,
-    /// `broadcast`, `broadcast_others` or `none`. Default `none`.
+    /// `broadcast`, `broadcast_others`, `none` or `upstream` (to `upstream`). Default `none`.
     #[serde(default)]
     pub on_message: Relay,
+    /// The backend URL client messages go to with `on_message = "upstream"`. Default none.
+    #[serde(default)]
+    pub upstream: Option<String>,
     /// Largest client message, in bytes (error 413 over it). Default 65536.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,

@@ -63,12 +63,24 @@ impl NamespaceRegistry {
                 "namespace name {name:?} must match [A-Za-z0-9_-]{{1,64}}"
             ));
         }
+        if namespace.relay == Relay::Upstream && namespace.upstream.is_none() {
+            return Err(format!(
+                "namespace {name:?}: on_message = \"upstream\" needs an `upstream` URL"
+            ));
+        }
         if self.namespaces.contains_key(&name) {
             return Err(format!("namespace {name:?} is registered twice"));
         }
         let state = Arc::new(NamespaceState::new(namespace));
         self.namespaces.insert(name, state.clone());
         Ok(NamespaceHandle { state })
+    }
+
+    /// Whether any namespace sends its messages to an upstream.
+    pub(crate) fn uses_upstream(&self) -> bool {
+        self.namespaces
+            .values()
+            .any(|state| state.definition.upstream.is_some())
     }
 
     /// The dialect serving these namespaces, if there are any.

@@ -26,6 +26,7 @@ use crate::dialect::Session;
 use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
 use crate::stats::Metrics;
+use crate::upstream::UpstreamError;
 
 /// The message of every hook failure a client sees; the cause goes to the log.
 const HOOK_FAILED: &str = "Internal server error";
@@ -119,11 +120,15 @@ impl NamespaceSession {
         }
         self.state.count_message();
         let identity = self.conn.identity();
+        let mut data = Value::Object(data);
+        // The backend gets the message too when the namespace sends to an upstream.
+        let upstream = self.state.definition.upstream.clone();
         let reply = match self.state.definition.on_message.clone() {
             Some(hook) => {
                 let client = Client::new(self.uuid.clone(), self.state.clone(), self.conn.clone());
+                let data = if upstream.is_some() { data.clone() } else { data.take() };
                 // Boxed with the hook's own future: only a socket running a hook pays for it.
-                let run = hook(client, Value::Object(data), identity.clone());
+                let run = hook(client, data, identity.clone());
                 match AssertUnwindSafe(run).catch_unwind().await {
                     Ok(Ok(reply)) => reply,
                     Ok(Err(err)) => return self.hook_failed(&err.to_string(), request_id),
@@ -135,6 +140,58 @@ impl NamespaceSession {
         self.relay(text, &identity);
         if let Some(reply) = reply {
             self.reply(&reply, request_id.as_deref());
+        }
+        if let Some(url) = upstream {
+            // Boxed: only a socket whose message is in flight to the backend pays for it.
+            Box::pin(self.call_upstream(&url, data, &identity, request_id)).await;
+        }
+    }
+
+    /// Hand a client message to the namespace's upstream: its `notify` items are delivered, then
+    /// its `reply` goes to this socket. A failure is an error envelope whose `code` is the HTTP
+    /// status of the failure (504, 502, 503) and whose `error` starts with the stable code.
+    async fn call_upstream(
+        &self,
+        url: &str,
+        data: Value,
+        identity: &Identity,
+        request_id: Option<String>,
+    ) {
+        let upstreams = self.app.shared.upstreams.clone();
+        let request = serde_json::json!({
+            "namespace": self.state.name(),
+            "data": data,
+            "caller": crate::upstream::caller_json(identity, Some(&self.uuid)),
+            "node_id": upstreams.node_id(),
+        });
+        let max_ids = self.app.config().limits.max_ids_per_event;
+        let outcome = match upstreams.call(url, &request).await {
+            Ok(answer) => crate::upstream::message_answer(&answer, max_ids).ok_or_else(|| {
+                upstreams.record_bad_answer(url);
+                UpstreamError::Error
+            }),
+            Err(err) => Err(err),
+        };
+        match outcome {
+            Ok((reply, notify)) => {
+                for item in notify {
+                    self.app
+                        .shared
+                        .publisher
+                        .publish(&item.target, &item.delivery);
+                }
+                if let Some(reply) = reply {
+                    self.reply(&reply, request_id.as_deref());
+                }
+            }
+            Err(err) => {
+                tracing::warn!(namespace = self.state.name(), %url, %err, "upstream failed");
+                self.send_error(
+                    err.http_status().as_u16(),
+                    &format!("{}: {err}", err.code()),
+                    request_id.as_deref(),
+                );
+            }
         }
     }
 
@@ -152,7 +209,7 @@ impl NamespaceSession {
     /// sender by the encoder.
     fn relay(&self, text: &ByteString, identity: &Identity) {
         let relay = self.state.definition.relay;
-        if relay == Relay::None {
+        if matches!(relay, Relay::None | Relay::Upstream) {
             return;
         }
         let username = identity.username().map(Arc::from);
