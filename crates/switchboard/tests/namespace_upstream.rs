@@ -20,29 +20,31 @@ async fn backend() -> String {
     let app = axum::Router::new()
         .route(
             "/chat",
-            axum::routing::post(|headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-                let signature = headers
-                    .get("x-switchboard-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
-                let t: u64 = signature
-                    .strip_prefix("t=")
-                    .and_then(|rest| rest.split(',').next())
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0);
-                if signature != switchboard::upstream::sign(SECRET.as_bytes(), t, &body) {
-                    return (StatusCode::UNAUTHORIZED, String::new());
-                }
-                let request: Value = serde_json::from_slice(&body).expect("json");
-                let answer = json!({
-                    "reply": {"echo": request["data"], "caller": request["caller"],
-                              "namespace": request["namespace"]},
-                    "notify": [{"target": {"namespace": "chat"}, "event": "said",
-                                "data": {"text": request["data"]["text"]}}],
-                });
-                (StatusCode::OK, answer.to_string())
-            }),
+            axum::routing::post(
+                |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let signature = headers
+                        .get("x-switchboard-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let t: u64 = signature
+                        .strip_prefix("t=")
+                        .and_then(|rest| rest.split(',').next())
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0);
+                    if signature != switchboard::upstream::sign(SECRET.as_bytes(), t, &body) {
+                        return (StatusCode::UNAUTHORIZED, String::new());
+                    }
+                    let request: Value = serde_json::from_slice(&body).expect("json");
+                    let answer = json!({
+                        "reply": {"echo": request["data"], "caller": request["caller"],
+                                  "namespace": request["namespace"]},
+                        "notify": [{"target": {"namespace": "chat"}, "event": "said",
+                                    "data": {"text": request["data"]["text"]}}],
+                    });
+                    (StatusCode::OK, answer.to_string())
+                },
+            ),
         )
         .route(
             "/fail",
@@ -137,9 +139,10 @@ async fn each_upstream_failure_is_an_error_envelope_and_the_connection_stays() {
         ("slow", 504, "upstream_timeout"),
         ("bad", 502, "upstream_error"),
     ] {
-        let mut client = NamespaceClient::connect(&server.ws, namespace, &NamespaceOptions::default())
-            .await
-            .expect("client");
+        let mut client =
+            NamespaceClient::connect(&server.ws, namespace, &NamespaceOptions::default())
+                .await
+                .expect("client");
         client
             .send_json(&json!({"text": "x", "requestId": 7}))
             .await
@@ -158,7 +161,10 @@ async fn each_upstream_failure_is_an_error_envelope_and_the_connection_stays() {
             .send_json(&json!({"type": "ping"}))
             .await
             .expect("ping");
-        assert_eq!(client.recv_json().await.expect("pong")["data"]["type"], "pong");
+        assert_eq!(
+            client.recv_json().await.expect("pong")["data"]["type"],
+            "pong"
+        );
     }
 }
 

@@ -126,7 +126,11 @@ impl NamespaceSession {
         let reply = match self.state.definition.on_message.clone() {
             Some(hook) => {
                 let client = Client::new(self.uuid.clone(), self.state.clone(), self.conn.clone());
-                let data = if upstream.is_some() { data.clone() } else { data.take() };
+                let data = if upstream.is_some() {
+                    data.clone()
+                } else {
+                    data.take()
+                };
                 // Boxed with the hook's own future: only a socket running a hook pays for it.
                 let run = hook(client, data, identity.clone());
                 match AssertUnwindSafe(run).catch_unwind().await {
