@@ -26,6 +26,7 @@ pub fn default_namespaces() -> Vec<NamespaceConfig> {
         require_auth: false,
         require_roles: Vec::new(),
         on_message,
+        upstream: None,
         max_message_bytes: 65536,
         messages_per_sec: 50,
     };
