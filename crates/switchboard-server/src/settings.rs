@@ -22,13 +22,8 @@ pub struct Settings {
 /// messages go to the server's hooks only).
 pub fn default_namespaces() -> Vec<NamespaceConfig> {
     let open = |name: &str, on_message| NamespaceConfig {
-        name: name.to_string(),
-        require_auth: false,
-        require_roles: Vec::new(),
         on_message,
-        upstream: None,
-        max_message_bytes: 65536,
-        messages_per_sec: 50,
+        ..NamespaceConfig::new(name)
     };
     vec![
         open("chat", Relay::Broadcast),

@@ -119,11 +119,13 @@ impl SwitchboardBuilder {
             Upstreams::new(&config.upstream, broker.node_id()).map_err(StartError::Config)?,
         );
         let mut walkers = self.walkers;
-        if (!config.walkers.is_empty() || namespaces_use_upstream)
+        let channel_rules =
+            ChannelRules::new(&config.channel, self.channel_rules).map_err(StartError::Config)?;
+        if (!config.walkers.is_empty() || namespaces_use_upstream || channel_rules.uses_upstream())
             && config.upstream.secret.as_deref().unwrap_or("").is_empty()
         {
             return Err(StartError::Config(
-                "upstreams ([[walker]] or a namespace's on_message = \"upstream\") need upstream.secret (the key the backend checks requests with)".into(),
+                "upstreams ([[walker]], or a namespace's or channel rule's on_message or on_connect = \"upstream\") need upstream.secret (the key the backend checks requests with)".into(),
             ));
         }
         let api_keys = config
@@ -142,7 +144,7 @@ impl SwitchboardBuilder {
         // The channel dialect is built here, once the configured and coded rules are known.
         let channels = Arc::new(ChannelState::new(
             Hub::dialect_id(dialects.len()),
-            ChannelRules::new(&config.channel, self.channel_rules),
+            channel_rules,
         ));
         dialects.push(Arc::new(ChannelDialect::new(channels.clone())));
         if dialects.len() > MAX_DIALECTS {

@@ -473,8 +473,13 @@ pub struct ChannelRuleConfig {
     /// Roles a user needs, every one of them, to join (implies a login). Default none.
     pub require_roles: Vec<String>,
     /// What a member's message does: `relay` (to the channel's other members, `from` stamped
-    /// by the server) or `none` (dropped). Default `relay`.
+    /// by the server), `none` (dropped) or `upstream` (to the `upstream` URL). Default `relay`.
     pub on_message: OnMessageConfig,
+    /// `none`, or `upstream`: the `upstream` URL admits each join of a channel of this rule.
+    /// Default `none`.
+    pub on_connect: OnConnect,
+    /// The team's backend for `on_message = "upstream"` and `on_connect = "upstream"`.
+    pub upstream: Option<String>,
     /// Channels a connection may be in, the one joined on connect included. Default 32.
     pub max_channels_per_connection: usize,
 }
@@ -486,6 +491,8 @@ impl Default for ChannelRuleConfig {
             require_auth: false,
             require_roles: Vec::new(),
             on_message: OnMessageConfig::Relay,
+            on_connect: OnConnect::None,
+            upstream: None,
             max_channels_per_connection: 32,
         }
     }
@@ -523,6 +530,20 @@ impl Default for ClusterConfig {
 pub enum OnMessageConfig {
     Relay,
     None,
+    Upstream,
+}
+
+/// `on_connect` of a `[[namespace]]` or `[[channel]]` table: who decides, beyond the login and
+/// role checks, whether a client may connect (a namespace) or join (a channel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConnect {
+    /// Nobody else: those checks admit (the default).
+    #[default]
+    None,
+    /// The team's backend at the table's `upstream` URL admits each one: it answers
+    /// `{"allow": true}` or `{"allow": false, "reason": R}` (see docs/backends.md).
+    Upstream,
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ struct Circuit {
 }
 
 /// Whether a call may go out, and whether it is the trial call of a half-open circuit.
-enum Admission {
+enum CircuitPass {
     Closed,
     Trial,
 }
@@ -192,25 +192,25 @@ impl Upstreams {
         }
     }
 
-    fn admit(&self, url: &str) -> Result<Admission, UpstreamError> {
+    fn admit(&self, url: &str) -> Result<CircuitPass, UpstreamError> {
         let mut circuit = self.circuits.entry(url.to_owned()).or_default();
         match circuit.open_until {
-            None => Ok(Admission::Closed),
+            None => Ok(CircuitPass::Closed),
             Some(until) if Instant::now() < until || circuit.trial_running => {
                 Err(UpstreamError::Unavailable)
             }
             Some(_) => {
                 circuit.trial_running = true;
-                Ok(Admission::Trial)
+                Ok(CircuitPass::Trial)
             }
         }
     }
 
     /// Count a call's outcome; a bad answer the caller found later counts through
     /// [`Upstreams::record_bad_answer`].
-    fn record(&self, url: &str, admission: Admission, succeeded: bool) {
+    fn record(&self, url: &str, admission: CircuitPass, succeeded: bool) {
         let mut circuit = self.circuits.entry(url.to_owned()).or_default();
-        if matches!(admission, Admission::Trial) {
+        if matches!(admission, CircuitPass::Trial) {
             circuit.trial_running = false;
         }
         if succeeded {
@@ -219,7 +219,8 @@ impl Upstreams {
             return;
         }
         circuit.failures_in_a_row += 1;
-        if matches!(admission, Admission::Trial) || circuit.failures_in_a_row >= BREAKER_FAILURES {
+        if matches!(admission, CircuitPass::Trial) || circuit.failures_in_a_row >= BREAKER_FAILURES
+        {
             if circuit.open_until.is_none() {
                 tracing::warn!(%url, "upstream circuit open for {BREAKER_OPEN:?}");
             }
@@ -229,7 +230,7 @@ impl Upstreams {
 
     /// An answer that was JSON but not of the expected shape: a failure like a non-2xx one.
     pub fn record_bad_answer(&self, url: &str) {
-        self.record(url, Admission::Closed, false);
+        self.record(url, CircuitPass::Closed, false);
     }
 }
 
@@ -282,9 +283,31 @@ fn walker_answer(answer: &Value, max_ids: usize) -> Option<(Reports, Vec<Publish
     Some((reports, notify_items(answer, max_ids)?))
 }
 
+/// Hand a client message to a message hook upstream (a namespace's or channel rule's
+/// `on_message = "upstream"`): POST `request`, deliver the answer's `notify` items, and return
+/// its `reply` for the sender. An answer of another shape is an `upstream_error`.
+pub async fn call_message_hook(
+    app: &crate::app::Switchboard,
+    url: &str,
+    request: &Value,
+) -> Result<Option<Value>, UpstreamError> {
+    let upstreams = &app.shared.upstreams;
+    let answer = upstreams.call(url, request).await?;
+    let max_ids = app.config().limits.max_ids_per_event;
+    let Some((reply, notify)) = message_answer(&answer, max_ids) else {
+        tracing::warn!(%url, "upstream message answer has the wrong shape");
+        upstreams.record_bad_answer(url);
+        return Err(UpstreamError::Error);
+    };
+    for item in notify {
+        app.shared.publisher.publish(&item.target, &item.delivery);
+    }
+    Ok(reply)
+}
+
 /// A message hook's answer, `{"reply": D?, "notify": [items]?}`: the reply (absent or null: none)
 /// and the notifications; `None` for any other shape or a bad item.
-pub fn message_answer(answer: &Value, max_ids: usize) -> Option<(Option<Value>, Vec<PublishItem>)> {
+fn message_answer(answer: &Value, max_ids: usize) -> Option<(Option<Value>, Vec<PublishItem>)> {
     let reply = answer.get("reply").filter(|r| !r.is_null()).cloned();
     Some((reply, notify_items(answer, max_ids)?))
 }
@@ -298,6 +321,78 @@ pub fn notify_items(answer: &Value, max_ids: usize) -> Option<Vec<PublishItem>> 
             .map(|item| parse_item(item, max_ids).ok())
             .collect(),
         Some(_) => None,
+    }
+}
+
+/// What an `on_connect` upstream decided about one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    /// `{"allow": false, "reason": R}`: the connection is refused (close 4403) with `R`.
+    Refused(String),
+    /// No decision: the connection is refused with the failure's code (fail closed).
+    Failed(UpstreamError),
+}
+
+impl Admission {
+    /// Ask `url` whether to admit a connection: POST `request` (it names the namespace or
+    /// channel, `"event": "connect"`, and the caller), expect `{"allow": true}` or
+    /// `{"allow": false, "reason": "..."}`.
+    pub async fn ask(upstreams: &Upstreams, url: &str, request: &Value) -> Self {
+        let answer = match upstreams.call(url, request).await {
+            Ok(answer) => answer,
+            Err(err) => return Admission::Failed(err),
+        };
+        match (answer.get("allow"), answer.get("reason")) {
+            (Some(Value::Bool(true)), _) => Admission::Allowed,
+            (Some(Value::Bool(false)), None | Some(Value::Null)) => {
+                Admission::Refused("refused by the application".to_owned())
+            }
+            (Some(Value::Bool(false)), Some(Value::String(reason))) => {
+                Admission::Refused(reason.clone())
+            }
+            _ => {
+                tracing::warn!(%url, "upstream on_connect answer has the wrong shape");
+                upstreams.record_bad_answer(url);
+                Admission::Failed(UpstreamError::Error)
+            }
+        }
+    }
+}
+
+/// The request an `on_connect` upstream gets: `{KIND: NAME, "event": "connect", "data": null,
+/// "caller", "node_id"}`, `KIND` being `namespace` or `channel`.
+pub fn connect_request(
+    app: &crate::app::Switchboard,
+    kind: &str,
+    name: &str,
+    caller: &Identity,
+    client_id: &str,
+) -> Value {
+    json!({
+        kind: name,
+        "event": "connect",
+        "data": null,
+        "caller": caller_json(caller, Some(client_id)),
+        "node_id": app.shared.upstreams.node_id(),
+    })
+}
+
+/// A close reason from free text: at most 123 bytes (RFC 6455's limit), cut on a character.
+pub fn close_reason(text: &str) -> Arc<str> {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Arc::from(&text[..end])
+}
+
+/// The close code of a connection refused because its `on_connect` upstream failed: 1011 when
+/// it failed or timed out, 1013 (try again later) when it is unavailable or busy.
+pub fn failure_close_code(err: &UpstreamError) -> crate::close_code::CloseCode {
+    match err {
+        UpstreamError::Timeout | UpstreamError::Error => crate::close_code::INTERNAL_ERROR,
+        UpstreamError::Unavailable | UpstreamError::Busy => crate::close_code::TRY_AGAIN_LATER,
     }
 }
 

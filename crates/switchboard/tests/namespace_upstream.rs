@@ -17,53 +17,30 @@ const SECRET: &str = "namespace upstream secret";
 /// The backend: `/chat` answers a reply and notifies the namespace; `/fail` answers 500;
 /// `/slow` answers too late; `/bad` answers a body of the wrong shape.
 async fn backend() -> String {
-    let app = axum::Router::new()
-        .route(
-            "/chat",
-            axum::routing::post(
-                |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-                    let signature = headers
-                        .get("x-switchboard-signature")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
-                    let t: u64 = signature
-                        .strip_prefix("t=")
-                        .and_then(|rest| rest.split(',').next())
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0);
-                    if signature != switchboard::upstream::sign(SECRET.as_bytes(), t, &body) {
-                        return (StatusCode::UNAUTHORIZED, String::new());
-                    }
-                    let request: Value = serde_json::from_slice(&body).expect("json");
-                    let answer = json!({
-                        "reply": {"echo": request["data"], "caller": request["caller"],
-                                  "namespace": request["namespace"]},
-                        "notify": [{"target": {"namespace": "chat"}, "event": "said",
-                                    "data": {"text": request["data"]["text"]}}],
-                    });
-                    (StatusCode::OK, answer.to_string())
-                },
-            ),
-        )
-        .route(
-            "/fail",
-            axum::routing::post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
-        )
-        .route(
-            "/slow",
-            axum::routing::post(|| async {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                "{}"
-            }),
-        )
-        .route("/bad", axum::routing::post(|| async { r#"{"notify": 3}"# }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    let app = axum::Router::new().route(
+        "/chat",
+        axum::routing::post(
+            |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                if !common::backend::signed(&headers, &body, SECRET) {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                let request: Value = serde_json::from_slice(&body).expect("json");
+                let answer = json!({
+                    "reply": {"echo": request["data"], "caller": request["caller"],
+                              "namespace": request["namespace"]},
+                    "notify": [{"target": {"namespace": "chat"}, "event": "said",
+                                "data": {"text": request["data"]["text"]}}],
+                });
+                (StatusCode::OK, answer.to_string())
+            },
+        ),
+    );
+    common::backend::serve(common::backend::with_failures(
+        app,
+        "{}",
+        r#"{"notify": 3}"#,
+    ))
+    .await
 }
 
 async fn server(base: &str) -> TestServer {

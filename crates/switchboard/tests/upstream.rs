@@ -25,20 +25,7 @@ struct Backend {
 }
 
 fn verify(headers: &HeaderMap, body: &[u8]) -> bool {
-    let Some(header) = headers
-        .get("x-switchboard-signature")
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(t) = header
-        .strip_prefix("t=")
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|t| t.parse::<u64>().ok())
-    else {
-        return false;
-    };
-    header == switchboard::upstream::sign(SECRET.as_bytes(), t, body)
+    common::backend::signed(headers, body, SECRET)
 }
 
 async fn start_backend() -> (String, Backend) {
@@ -100,12 +87,7 @@ async fn start_backend() -> (String, Backend) {
             }),
         )
         .with_state(backend.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), backend)
+    (common::backend::serve(app).await, backend)
 }
 
 fn walker(name: &str, url: String, public: bool) -> UpstreamWalker {

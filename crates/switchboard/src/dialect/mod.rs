@@ -97,6 +97,18 @@ pub trait Connect: Send + Sync + 'static {
         false
     }
 
+    /// Decide what needs a round trip before the upgrade is answered (an `on_connect`
+    /// upstream's verdict), recording it in `params` for [`Connect::open`]. By default nothing.
+    fn admit(
+        &self,
+        app: &Switchboard,
+        params: &mut Self::Params,
+        credentials: &Credentials,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let _ = (app, params, credentials);
+        async {}
+    }
+
     /// The client id, channels and first frames of a connection about to be registered.
     fn open(&self, app: &Switchboard, params: &Self::Params, credentials: &Credentials) -> Opening;
 

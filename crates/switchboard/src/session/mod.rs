@@ -59,12 +59,17 @@ async fn upgrade<C: Connect>(
             "the server is shutting down",
         ));
     }
-    let params = connect.params(&app, &request)?;
+    let mut params = connect.params(&app, &request)?;
     let pending = PendingUpgrade::from_request(&mut request)?;
     admission::check_origin(&app, request.headers())?;
     let peer_ip = admission::peer_ip(&request);
     let credentials = credentials::lenient(&app, request.headers(), request.uri()).await;
     let address = admission::address_slot(&app, peer_ip);
+    if address.is_ok() {
+        // Before the 101 answer: the upstream's round trip is bounded by its timeout, and the
+        // connection does not hold a hub slot while it waits.
+        connect.admit(&app, &mut params, &credentials).await;
+    }
     let (response, socket) = pending.accept(
         connect.max_message_bytes(&app),
         app.config().permessage_deflate,

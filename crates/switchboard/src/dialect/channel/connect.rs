@@ -1,7 +1,10 @@
 //! `GET /ws/<channel>`: how a channel-dialect connection opens. The channel name and the
 //! metadata are checked before the upgrade (HTTP 400); the channel's rule is checked after it,
 //! so a refused client reads an error frame and a close code rather than a bare HTTP status
-//! (browsers hide those). The rest of the connect path is [`crate::session`]'s.
+//! (browsers hide those). A rule with `on_connect = "upstream"` asks the team's backend before
+//! the upgrade is answered; its refusal is a `forbidden` error frame with the backend's reason
+//! and close 4403, a failed call an `upstream_*` error frame and close 1011 or 1013 (fail
+//! closed). The rest of the connect path is [`crate::session`]'s.
 
 use std::sync::Arc;
 
@@ -11,11 +14,14 @@ use http::Request;
 use super::session::ChannelSession;
 use super::{ChannelState, Metadata, frames, is_valid_channel_name};
 use crate::app::Switchboard;
+use crate::close_code;
 use crate::dialect::{Connect, Opening};
+use crate::error_code;
 use crate::http::ApiError;
 use crate::hub::Connection;
 use crate::session::Credentials;
 use crate::stats::Metrics;
+use crate::upstream::{self, Admission};
 
 /// Most metadata entries (query parameters besides `auth`).
 pub const MAX_METADATA_KEYS: usize = 16;
@@ -32,6 +38,10 @@ const TOKEN_PARAM: &str = "auth";
 pub struct ChannelParams {
     channel: Arc<str>,
     metadata: Metadata,
+    /// The client id, chosen before the upgrade so the `on_connect` upstream is told it.
+    client_id: Arc<str>,
+    /// The rule's `on_connect` upstream's verdict; `Allowed` when the rule has none.
+    admission: Admission,
 }
 
 /// The channel dialect's connect side.
@@ -69,7 +79,32 @@ impl Connect for ChannelConnect {
         Ok(ChannelParams {
             channel: Arc::from(channel),
             metadata: metadata(request.uri())?,
+            client_id: Arc::from(uuid::Uuid::new_v4().to_string()),
+            admission: Admission::Allowed,
         })
+    }
+
+    async fn admit(
+        &self,
+        app: &Switchboard,
+        params: &mut ChannelParams,
+        credentials: &Credentials,
+    ) {
+        let rule = self.state.rules.rule_for(&params.channel);
+        let Some(url) = rule.admission_upstream() else {
+            return;
+        };
+        if rule.admits(&credentials.identity).is_err() {
+            return;
+        }
+        let request = upstream::connect_request(
+            app,
+            "channel",
+            &params.channel,
+            &credentials.identity,
+            &params.client_id,
+        );
+        params.admission = Admission::ask(&app.shared.upstreams, url, &request).await;
     }
 
     /// Join the path's channel, unless its rule refuses the connection: then join nothing and
@@ -80,10 +115,16 @@ impl Connect for ChannelConnect {
         params: &ChannelParams,
         credentials: &Credentials,
     ) -> Opening {
-        let client_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        let client_id = params.client_id.clone();
         let rule = self.state.rules.rule_for(&params.channel);
         let (channels, greeting) = match rule.admits(&credentials.identity) {
-            Ok(()) => (vec![params.channel.clone()], Vec::new()),
+            Ok(()) => match upstream_refusal(&params.admission, &params.channel) {
+                None => (vec![params.channel.clone()], Vec::new()),
+                Some(frame) => {
+                    Metrics::inc(&app.metrics().client_errors);
+                    (Vec::new(), vec![frame])
+                }
+            },
             Err(refusal) => {
                 Metrics::inc(&app.metrics().client_errors);
                 let mut message = refusal.message(&params.channel);
@@ -115,6 +156,18 @@ impl Connect for ChannelConnect {
             conn.outbound.close(refusal.close_code());
             return ChannelSession::new(app.clone(), conn, self.state.clone(), false);
         }
+        match &params.admission {
+            Admission::Allowed => {}
+            Admission::Refused(reason) => {
+                conn.outbound
+                    .close_with_reason(close_code::FORBIDDEN, upstream::close_reason(reason));
+                return ChannelSession::new(app.clone(), conn, self.state.clone(), false);
+            }
+            Admission::Failed(err) => {
+                conn.outbound.close(upstream::failure_close_code(err));
+                return ChannelSession::new(app.clone(), conn, self.state.clone(), false);
+            }
+        }
         let has_metadata = !params.metadata.is_empty();
         if has_metadata {
             self.state
@@ -122,6 +175,17 @@ impl Connect for ChannelConnect {
                 .insert(conn.client_id().clone(), Arc::new(params.metadata));
         }
         ChannelSession::new(app.clone(), conn, self.state.clone(), has_metadata)
+    }
+}
+
+/// The error frame of a connection the `on_connect` upstream did not admit to its channel.
+fn upstream_refusal(admission: &Admission, channel: &str) -> Option<bytes::Bytes> {
+    match admission {
+        Admission::Allowed => None,
+        Admission::Refused(reason) => {
+            Some(frames::error(error_code::FORBIDDEN, reason, Some(channel)))
+        }
+        Admission::Failed(err) => Some(frames::error(err.code(), &err.to_string(), Some(channel))),
     }
 }
 

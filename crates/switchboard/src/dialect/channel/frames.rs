@@ -35,6 +35,16 @@ pub fn reply(channel: &str, cmd: &str, param: &Value) -> Bytes {
     encode(&json!({"channel": channel, "cmd": cmd, "param": param}))
 }
 
+/// An upstream's reply to a member's message: `{"channel":C,"cmd":CMD,"param":P}`, with
+/// `"requestId"` when the message carried one.
+pub fn upstream_reply(channel: &str, cmd: &str, param: &Value, request_id: Option<Value>) -> Bytes {
+    let mut frame = json!({"channel": channel, "cmd": cmd, "param": param});
+    if let Some(request_id) = request_id {
+        frame["requestId"] = request_id;
+    }
+    encode(&frame)
+}
+
 /// `{"channel":C,"cmd":"joined"|"left","param":{"members":N}}`.
 pub fn membership(channel: &str, cmd: &str, members: usize) -> Bytes {
     reply(channel, cmd, &json!({ "members": members }))

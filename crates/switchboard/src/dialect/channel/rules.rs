@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::api::{Channels, ConnectionInfo, Message};
 use crate::close_code::{self, CloseCode};
-use crate::config::{ChannelRuleConfig, OnMessageConfig};
+use crate::config::{ChannelRuleConfig, OnConnect, OnMessageConfig};
 use crate::identity::Identity;
 
 /// Application code that receives a channel's messages instead of the relay: the API handle to
@@ -24,6 +24,9 @@ pub enum OnMessage {
     Ignore,
     /// Hand it to application code.
     Handler(MessageHandler),
+    /// POST it to the team's backend at this URL; the answer's `reply` goes to the sender and
+    /// its `notify` items are delivered (docs/backends.md).
+    Upstream(Arc<str>),
 }
 
 impl fmt::Debug for OnMessage {
@@ -32,6 +35,7 @@ impl fmt::Debug for OnMessage {
             OnMessage::Relay => "Relay",
             OnMessage::Ignore => "Ignore",
             OnMessage::Handler(_) => "Handler",
+            OnMessage::Upstream(_) => "Upstream",
         })
     }
 }
@@ -43,6 +47,8 @@ pub struct ChannelRule {
     require_auth: bool,
     require_roles: Vec<String>,
     on_message: OnMessage,
+    /// The backend that admits each join, when there is one.
+    admission_upstream: Option<Arc<str>>,
     max_channels_per_connection: usize,
 }
 
@@ -64,6 +70,7 @@ impl ChannelRule {
             require_auth: false,
             require_roles: Vec::new(),
             on_message: OnMessage::Relay,
+            admission_upstream: None,
             max_channels_per_connection: DEFAULT_MAX_CHANNELS,
         }
     }
@@ -92,6 +99,31 @@ impl ChannelRule {
         handler: impl Fn(&Channels, &ConnectionInfo, Message) + Send + Sync + 'static,
     ) -> Self {
         self.on_message(OnMessage::Handler(Arc::new(handler)))
+    }
+
+    /// POST members' messages to the team's backend at `url` ([`OnMessage::Upstream`]).
+    pub fn upstream(self, url: impl AsRef<str>) -> Self {
+        self.on_message(OnMessage::Upstream(Arc::from(url.as_ref())))
+    }
+
+    /// Let the team's backend at `url` admit each join of a channel of this rule, the one a
+    /// connection opens on included, after the login and role checks: it is asked
+    /// `{"channel","event":"connect","data":null,"caller","node_id"}` and answers
+    /// `{"allow": true}` or `{"allow": false, "reason": R}`. A refusal of the channel a
+    /// connection opens on closes it with 4403; of a later `join`, it answers an error frame.
+    pub fn admit_by_upstream(mut self, url: impl AsRef<str>) -> Self {
+        self.admission_upstream = Some(Arc::from(url.as_ref()));
+        self
+    }
+
+    /// The backend that admits joins, if any.
+    pub fn admission_upstream(&self) -> Option<&Arc<str>> {
+        self.admission_upstream.as_ref()
+    }
+
+    /// Whether this rule calls the team's backend.
+    pub fn uses_upstream(&self) -> bool {
+        self.admission_upstream.is_some() || matches!(self.on_message, OnMessage::Upstream(_))
     }
 
     /// How many channels a connection joining a channel of this rule may be in, that channel
@@ -129,20 +161,35 @@ impl ChannelRule {
     }
 }
 
-impl From<&ChannelRuleConfig> for ChannelRule {
-    fn from(config: &ChannelRuleConfig) -> Self {
-        let rule = ChannelRule::new(config.prefix.clone())
+impl TryFrom<&ChannelRuleConfig> for ChannelRule {
+    type Error = String;
+
+    /// A `[[channel]]` table; one that calls an upstream without naming its URL is refused.
+    fn try_from(config: &ChannelRuleConfig) -> Result<Self, String> {
+        let upstream = || {
+            config.upstream.as_deref().ok_or_else(|| {
+                format!(
+                    "[[channel]] prefix {:?}: `upstream` needs a URL when on_message or \
+                     on_connect is \"upstream\"",
+                    config.prefix
+                )
+            })
+        };
+        let mut rule = ChannelRule::new(config.prefix.clone())
             .require_roles(config.require_roles.iter().cloned())
             .max_channels_per_connection(config.max_channels_per_connection)
             .on_message(match config.on_message {
                 OnMessageConfig::Relay => OnMessage::Relay,
                 OnMessageConfig::None => OnMessage::Ignore,
+                OnMessageConfig::Upstream => OnMessage::Upstream(Arc::from(upstream()?)),
             });
-        if config.require_auth {
-            rule.require_auth()
-        } else {
-            rule
+        if config.on_connect == OnConnect::Upstream {
+            rule = rule.admit_by_upstream(upstream()?);
         }
+        if config.require_auth {
+            rule = rule.require_auth();
+        }
+        Ok(rule)
     }
 }
 
@@ -188,17 +235,25 @@ pub struct ChannelRules {
 impl ChannelRules {
     /// `configured` rules, then `coded` ones; a coded rule replaces a configured one with the
     /// same prefix (code can attach handlers, the file cannot).
-    pub fn new(configured: &[ChannelRuleConfig], coded: Vec<ChannelRule>) -> Self {
-        let mut rules: Vec<ChannelRule> = configured.iter().map(ChannelRule::from).collect();
+    pub fn new(configured: &[ChannelRuleConfig], coded: Vec<ChannelRule>) -> Result<Self, String> {
+        let mut rules = configured
+            .iter()
+            .map(ChannelRule::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
         for rule in coded {
             rules.retain(|r| r.prefix != rule.prefix);
             rules.push(rule);
         }
         rules.sort_by_key(|rule| std::cmp::Reverse(rule.prefix.len()));
-        Self {
+        Ok(Self {
             rules,
             fallback: ChannelRule::default(),
-        }
+        })
+    }
+
+    /// Whether any rule calls the team's backend.
+    pub fn uses_upstream(&self) -> bool {
+        self.rules.iter().any(ChannelRule::uses_upstream)
     }
 
     /// The rule of `channel`: the longest prefix that matches.
@@ -236,7 +291,8 @@ mod tests {
         let rules = ChannelRules::new(
             &configured,
             vec![ChannelRule::new("news").max_channels_per_connection(2)],
-        );
+        )
+        .expect("valid rules");
         assert_eq!(rules.rule_for("admin.ops.1").prefix(), "admin.ops");
         assert_eq!(rules.rule_for("admin.x").prefix(), "admin");
         assert_eq!(rules.rule_for("lobby").prefix(), "");

@@ -15,8 +15,10 @@ use super::rules::{OnMessage, Refusal};
 use super::{ChannelState, frames};
 use crate::app::Switchboard;
 use crate::dialect::Session;
+use crate::error_code;
 use crate::hub::{Connection, Delivery, Target};
 use crate::stats::Metrics;
+use crate::upstream::{self, Admission, UpstreamError};
 
 pub struct ChannelSession {
     app: Switchboard,
@@ -60,7 +62,7 @@ impl ChannelSession {
                 self.send(frames::pong());
                 Ok(())
             }
-            Command::Join(channel) => self.join(&channel),
+            Command::Join(channel) => self.join(&channel).await,
             Command::Leave(channel) => self.leave(&channel),
             // Boxed: the cluster-wide member lookup is the largest future a frame can start, and
             // every idle connection's task would otherwise reserve room for it.
@@ -69,16 +71,17 @@ impl ChannelSession {
                 channel,
                 cmd,
                 param,
-            } => self.message(&channel, &cmd, param, frame),
+            } => self.message(&channel, &cmd, param, frame).await,
         };
         if let Err(err) = outcome {
             self.reject(err);
         }
     }
 
-    fn join(&self, channel: &str) -> Result<(), CommandError> {
+    async fn join(&self, channel: &str) -> Result<(), CommandError> {
         let rule = self.state.rules.rule_for(channel);
-        rule.admits(&self.conn.identity())
+        let identity = self.conn.identity();
+        rule.admits(&identity)
             .map_err(|refusal| refused(&refusal, channel))?;
         let max = rule.max_channels();
         if !self.conn.is_in_channel(channel) && self.conn.channel_count() >= max {
@@ -90,6 +93,25 @@ impl ChannelSession {
                 ),
             )
             .about(channel));
+        }
+        if let Some(url) = rule.admission_upstream()
+            && !self.conn.is_in_channel(channel)
+        {
+            let request = upstream::connect_request(
+                &self.app,
+                "channel",
+                channel,
+                &identity,
+                self.conn.client_id(),
+            );
+            // Boxed: only a connection whose join waits for the backend pays for it.
+            match Box::pin(Admission::ask(&self.app.shared.upstreams, url, &request)).await {
+                Admission::Allowed => {}
+                Admission::Refused(reason) => {
+                    return Err(CommandError::new(error_code::FORBIDDEN, reason).about(channel));
+                }
+                Admission::Failed(err) => return Err(upstream_failed(&err, channel)),
+            }
         }
         let members = self.app.hub().subscribe(&self.conn, Arc::from(channel));
         self.send(frames::membership(channel, "joined", members));
@@ -122,8 +144,8 @@ impl ChannelSession {
         Ok(())
     }
 
-    /// A member's message: to the channel's rule (relay, drop or handler).
-    fn message(
+    /// A member's message: to the channel's rule (relay, drop, handler or upstream).
+    async fn message(
         &self,
         channel: &str,
         cmd: &str,
@@ -165,9 +187,52 @@ impl ChannelSession {
                 };
                 handler(&channels, &sender, message);
             }
+            OnMessage::Upstream(url) => {
+                let param = param.map_or(serde_json::Value::Null, |raw| {
+                    serde_json::from_str(raw.get()).unwrap_or_default()
+                });
+                // Boxed: only a connection whose message is in flight to the backend pays for it.
+                Box::pin(self.call_upstream(url, channel, cmd, param, frame)).await?;
+            }
         }
         Ok(())
     }
+
+    /// Hand a member's message to the rule's upstream as `{"channel","event":"message",
+    /// "data":{"cmd","param"},"caller","node_id"}`: its `notify` items are delivered, then its
+    /// `reply` goes to this connection as `{"channel","cmd","param":reply}` (with the message's
+    /// `requestId`, if it had one).
+    async fn call_upstream(
+        &self,
+        url: &str,
+        channel: &str,
+        cmd: &str,
+        param: serde_json::Value,
+        frame: &ByteString,
+    ) -> Result<(), CommandError> {
+        let request = serde_json::json!({
+            "channel": channel,
+            "event": "message",
+            "data": {"cmd": cmd, "param": param},
+            "caller": upstream::caller_json(&self.conn.identity(), Some(self.conn.client_id())),
+            "node_id": self.app.shared.upstreams.node_id(),
+        });
+        let reply = upstream::call_message_hook(&self.app, url, &request)
+            .await
+            .map_err(|err| upstream_failed(&err, channel))?;
+        if let Some(reply) = reply {
+            let request_id = serde_json::from_str::<serde_json::Value>(frame)
+                .ok()
+                .and_then(|mut value| value.get_mut("requestId").map(serde_json::Value::take));
+            self.send(frames::upstream_reply(channel, cmd, &reply, request_id));
+        }
+        Ok(())
+    }
+}
+
+/// An upstream failure as a client error: the stable code (`upstream_timeout`, ...) and why.
+fn upstream_failed(err: &UpstreamError, channel: &str) -> CommandError {
+    CommandError::new(err.code(), err.to_string()).about(channel)
 }
 
 fn not_joined(channel: &str) -> CommandError {

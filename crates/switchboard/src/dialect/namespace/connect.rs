@@ -1,7 +1,10 @@
 //! `GET /api/1/ws/<name>`: how a namespace client opens: the namespace from the path (unknown:
 //! HTTP 404 before any upgrade), its client id from `?uuid=`, and its first frame: the
 //! `connected` envelope, or, for a client the namespace refuses, an error envelope (401/403)
-//! after which the socket closes with 4401/4403.
+//! after which the socket closes with 4401/4403. A namespace with `on_connect = "upstream"` asks
+//! the team's backend before answering the upgrade; its refusal is a 403 envelope with the
+//! backend's reason and close 4403, and a failed call refuses too (fail closed: the envelope's
+//! code is the failure's HTTP status, 504/502/503, and the close code 1011 or 1013).
 
 use std::sync::Arc;
 
@@ -9,7 +12,7 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 
 use super::NamespaceDialect;
-use super::definition::Refusal;
+use super::definition::{OnConnect, Refusal};
 use super::envelope;
 use super::handle::{NamespaceState, PATH_PREFIX};
 use super::session::NamespaceSession;
@@ -21,6 +24,7 @@ use crate::http::ApiError;
 use crate::hub::Connection;
 use crate::session::Credentials;
 use crate::stats::Metrics;
+use crate::upstream::{self, Admission};
 
 /// Largest client frame on a namespace endpoint (seed 003's server closes with 1009 above it);
 /// `[limits] max_frame_bytes` does not apply here, a namespace's `max_message_bytes` does.
@@ -31,6 +35,8 @@ pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 pub struct NamespaceParams {
     state: Arc<NamespaceState>,
     uuid: Arc<str>,
+    /// The `on_connect` upstream's verdict; `Allowed` when the namespace has none.
+    admission: Admission,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -82,7 +88,31 @@ impl Connect for NamespaceConnect {
         Ok(NamespaceParams {
             state: state.clone(),
             uuid: Arc::from(client_uuid(query.uuid.as_deref())),
+            admission: Admission::Allowed,
         })
+    }
+
+    async fn admit(
+        &self,
+        app: &Switchboard,
+        params: &mut NamespaceParams,
+        credentials: &Credentials,
+    ) {
+        let definition = &params.state.definition;
+        let (OnConnect::Upstream, Some(url)) = (definition.admission, &definition.upstream) else {
+            return;
+        };
+        if definition.refusal(&credentials.identity).is_some() {
+            return;
+        }
+        let request = upstream::connect_request(
+            app,
+            "namespace",
+            params.state.name(),
+            &credentials.identity,
+            &params.uuid,
+        );
+        params.admission = Admission::ask(&app.shared.upstreams, url, &request).await;
     }
 
     fn max_message_bytes(&self, _app: &Switchboard) -> usize {
@@ -102,6 +132,15 @@ impl Connect for NamespaceConnect {
         let state = &params.state;
         let client_id = Arc::from(state.hub_client_id(&params.uuid));
         let identity = &credentials.identity;
+        if let Some(frame) = upstream_refusal(&params.admission) {
+            Metrics::inc(&app.metrics().client_errors);
+            return Opening {
+                client_id,
+                channels: Vec::new(),
+                namespace: None,
+                greeting: vec![frame],
+            };
+        }
         match state.definition.refusal(identity) {
             None => Opening {
                 client_id,
@@ -143,13 +182,42 @@ impl Connect for NamespaceConnect {
         conn: Arc<Connection>,
         params: NamespaceParams,
     ) -> NamespaceSession {
-        let NamespaceParams { state, uuid } = params;
+        let NamespaceParams {
+            state,
+            uuid,
+            admission,
+        } = params;
         let identity = conn.identity();
         if let Some(refusal) = state.definition.refusal(&identity) {
             conn.outbound.close(refusal_codes(refusal).1);
             return NamespaceSession::refused(app.clone(), conn, state, uuid);
         }
+        match admission {
+            Admission::Allowed => {}
+            Admission::Refused(reason) => {
+                conn.outbound
+                    .close_with_reason(close_code::FORBIDDEN, upstream::close_reason(&reason));
+                return NamespaceSession::refused(app.clone(), conn, state, uuid);
+            }
+            Admission::Failed(err) => {
+                conn.outbound.close(upstream::failure_close_code(&err));
+                return NamespaceSession::refused(app.clone(), conn, state, uuid);
+            }
+        }
         NamespaceSession::admitted(app.clone(), conn, state, uuid, identity)
+    }
+}
+
+/// The error envelope of a connection the `on_connect` upstream did not admit.
+fn upstream_refusal(admission: &Admission) -> Option<bytes::Bytes> {
+    match admission {
+        Admission::Allowed => None,
+        Admission::Refused(reason) => Some(envelope::error(403, reason, None)),
+        Admission::Failed(err) => Some(envelope::error(
+            err.http_status().as_u16(),
+            &format!("{}: {err}", err.code()),
+            None,
+        )),
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::handle::Client;
+pub use crate::config::OnConnect;
 use crate::identity::Identity;
 
 /// Longest namespace name, in bytes.
@@ -104,8 +105,10 @@ pub struct Namespace {
     pub(crate) on_connect: Option<LifecycleHook>,
     pub(crate) on_message: Option<MessageHook>,
     pub(crate) on_disconnect: Option<LifecycleHook>,
-    /// Where client messages go with [`Relay::Upstream`].
+    /// Where client messages go with [`Relay::Upstream`], and who admits connections with
+    /// [`OnConnect::Upstream`].
     pub(crate) upstream: Option<Arc<str>>,
+    pub(crate) admission: OnConnect,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -115,6 +118,7 @@ impl std::fmt::Debug for Namespace {
             .field("require_auth", &self.require_auth)
             .field("require_roles", &self.require_roles)
             .field("relay", &self.relay)
+            .field("admission", &self.admission)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -133,12 +137,13 @@ impl Namespace {
             on_message: None,
             on_disconnect: None,
             upstream: None,
+            admission: OnConnect::None,
         }
     }
 
     /// From a `[[namespace]]` table of the binary's config.
     pub fn from_config(config: &NamespaceConfig) -> Self {
-        let namespace = Self::new(config.name.clone())
+        let mut namespace = Self::new(config.name.clone())
             .require_auth(config.require_auth)
             .require_roles(config.require_roles.iter().cloned())
             .relay(config.on_message)
@@ -146,6 +151,7 @@ impl Namespace {
                 max_message_bytes: config.max_message_bytes,
                 messages_per_sec: config.messages_per_sec,
             });
+        namespace.admission = config.on_connect;
         match &config.upstream {
             Some(url) => namespace.upstream_url(url),
             None => namespace,
@@ -157,6 +163,16 @@ impl Namespace {
     /// `docs/backends.md`).
     pub fn upstream(self, url: impl AsRef<str>) -> Self {
         self.relay(Relay::Upstream).upstream_url(url.as_ref())
+    }
+
+    /// Let the team's backend at `url` admit each connection: it is asked
+    /// `{"namespace","event":"connect","data":null,"caller","node_id"}` before the upgrade is
+    /// answered and says `{"allow": true}` or `{"allow": false, "reason": R}` (error 403 with
+    /// `R`, close 4403). An upstream failure refuses the connection too (fail closed). Messages
+    /// keep their relay unless [`Namespace::upstream`] sends them to the same URL.
+    pub fn admit_by_upstream(mut self, url: impl AsRef<str>) -> Self {
+        self.admission = OnConnect::Upstream;
+        self.upstream_url(url.as_ref())
     }
 
     fn upstream_url(mut self, url: &str) -> Self {
@@ -266,7 +282,11 @@ pub struct NamespaceConfig {
     /// `broadcast`, `broadcast_others`, `none` or `upstream` (to `upstream`). Default `none`.
     #[serde(default)]
     pub on_message: Relay,
-    /// The backend URL client messages go to with `on_message = "upstream"`. Default none.
+    /// `none`, or `upstream` (the `upstream` URL admits each connection). Default `none`.
+    #[serde(default)]
+    pub on_connect: OnConnect,
+    /// The backend URL client messages go to with `on_message = "upstream"`, and that admits
+    /// connections with `on_connect = "upstream"`. Default none.
     #[serde(default)]
     pub upstream: Option<String>,
     /// Largest client message, in bytes (error 413 over it). Default 65536.
@@ -275,6 +295,22 @@ pub struct NamespaceConfig {
     /// Messages per client socket in any 1 s window (error 429 over it); 0: no limit. Default 50.
     #[serde(default = "default_messages_per_sec")]
     pub messages_per_sec: u32,
+}
+
+impl NamespaceConfig {
+    /// A table naming only `name`: every other key at its default.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            require_auth: false,
+            require_roles: Vec::new(),
+            on_message: Relay::default(),
+            on_connect: OnConnect::default(),
+            upstream: None,
+            max_message_bytes: default_max_message_bytes(),
+            messages_per_sec: default_messages_per_sec(),
+        }
+    }
 }
 
 fn default_max_message_bytes() -> usize {
@@ -316,7 +352,9 @@ mod tests {
     #[test]
     fn config_tables_default_like_the_issue_says() {
         let config: NamespaceConfig = toml_like(r#"{"name":"chat"}"#);
+        assert_eq!(config, NamespaceConfig::new("chat"));
         assert_eq!(config.on_message, Relay::None);
+        assert_eq!(config.on_connect, OnConnect::None);
         assert_eq!(config.max_message_bytes, 65536);
         assert_eq!(config.messages_per_sec, 50);
         let config: NamespaceConfig = toml_like(r#"{"name":"c","on_message":"broadcast_others"}"#);

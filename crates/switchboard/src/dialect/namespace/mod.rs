@@ -30,7 +30,7 @@ use std::sync::{Arc, Once};
 use axum::Router;
 
 pub use definition::{
-    HookError, MessageOutcome, Namespace, NamespaceConfig, NamespaceLimits, Relay,
+    HookError, MessageOutcome, Namespace, NamespaceConfig, NamespaceLimits, OnConnect, Relay,
 };
 pub use handle::{Client, NamespaceHandle, NamespaceStats, NamespaceStatus, PATH_PREFIX};
 
@@ -66,6 +66,11 @@ impl NamespaceRegistry {
         if namespace.relay == Relay::Upstream && namespace.upstream.is_none() {
             return Err(format!(
                 "namespace {name:?}: on_message = \"upstream\" needs an `upstream` URL"
+            ));
+        }
+        if namespace.admission == OnConnect::Upstream && namespace.upstream.is_none() {
+            return Err(format!(
+                "namespace {name:?}: on_connect = \"upstream\" needs an `upstream` URL"
             ));
         }
         if self.namespaces.contains_key(&name) {

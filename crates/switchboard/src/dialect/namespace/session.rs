@@ -26,7 +26,6 @@ use crate::dialect::Session;
 use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
 use crate::stats::Metrics;
-use crate::upstream::UpstreamError;
 
 /// The message of every hook failure a client sees; the cause goes to the log.
 const HOOK_FAILED: &str = "Internal server error";
@@ -161,29 +160,15 @@ impl NamespaceSession {
         identity: &Identity,
         request_id: Option<String>,
     ) {
-        let upstreams = self.app.shared.upstreams.clone();
         let request = serde_json::json!({
             "namespace": self.state.name(),
+            "event": "message",
             "data": data,
             "caller": crate::upstream::caller_json(identity, Some(&self.uuid)),
-            "node_id": upstreams.node_id(),
+            "node_id": self.app.shared.upstreams.node_id(),
         });
-        let max_ids = self.app.config().limits.max_ids_per_event;
-        let outcome = match upstreams.call(url, &request).await {
-            Ok(answer) => crate::upstream::message_answer(&answer, max_ids).ok_or_else(|| {
-                upstreams.record_bad_answer(url);
-                UpstreamError::Error
-            }),
-            Err(err) => Err(err),
-        };
-        match outcome {
-            Ok((reply, notify)) => {
-                for item in notify {
-                    self.app
-                        .shared
-                        .publisher
-                        .publish(&item.target, &item.delivery);
-                }
+        match crate::upstream::call_message_hook(&self.app, url, &request).await {
+            Ok(reply) => {
                 if let Some(reply) = reply {
                     self.reply(&reply, request_id.as_deref());
                 }
