@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::auth::{Authenticator, load_or_create_secret};
-use crate::broker::{Broker, Inbound, Relay, SingleNode, UserChange};
+use crate::broker::{Broker, DisconnectTarget, Inbound, Relay, SingleNode, UserChange};
 use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
@@ -402,6 +402,41 @@ impl Switchboard {
         }))
     }
 
+    /// Close the connections of these users or clients with `code` (4000-4999) and `reason`, on
+    /// this node at once and on every other node of a cluster. Returns how many connections of
+    /// this node closed, and whether the others were told.
+    pub fn disconnect(&self, target: DisconnectTarget, code: u16, reason: &str) -> (usize, Relay) {
+        let relay = self.broker().user_changed(&UserChange::Disconnect {
+            target: target.clone(),
+            code,
+            reason: reason.to_string(),
+        });
+        (
+            self.disconnect_here(&target, code, Arc::from(reason)),
+            relay,
+        )
+    }
+
+    /// This node's part of [`Switchboard::disconnect`].
+    fn disconnect_here(&self, target: &DisconnectTarget, code: u16, reason: Arc<str>) -> usize {
+        let hub = self.hub();
+        let connections: Vec<_> = match target {
+            DisconnectTarget::Users(ids) => ids
+                .iter()
+                .flat_map(|id| hub.user_connections(crate::identity::user_id_of_address(id)))
+                .collect(),
+            DisconnectTarget::Clients(ids) => ids
+                .iter()
+                .flat_map(|id| hub.connections_of_client(id))
+                .collect(),
+        };
+        let close = close_code::CloseCode::application(code);
+        connections
+            .iter()
+            .filter(|conn| conn.outbound.close_with_reason(close, reason.clone()))
+            .count()
+    }
+
     /// Wait (up to `within`) until the backplane link is up; `true` at once for a single node.
     pub async fn backplane_ready(&self, within: std::time::Duration) -> bool {
         self.poll(within, || self.backplane_up() != Some(false))
@@ -425,7 +460,7 @@ impl Switchboard {
         true
     }
 
-    fn broker(&self) -> &Arc<dyn Broker> {
+    pub(crate) fn broker(&self) -> &Arc<dyn Broker> {
         self.shared.publisher.broker()
     }
 
@@ -451,6 +486,16 @@ impl Switchboard {
                     Ok(None) => {}
                     Err(err) => tracing::warn!(%err, "cannot reload an account changed elsewhere"),
                 }
+            }
+            UserChange::Disconnect {
+                target,
+                code,
+                reason,
+            } => {
+                self.disconnect_here(&target, code, Arc::from(reason));
+            }
+            UserChange::PublishIdSeen { api_key, id } => {
+                self.shared.seen_ids.remember(&api_key, &id)
             }
         }
     }

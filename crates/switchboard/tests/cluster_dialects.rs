@@ -810,6 +810,19 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
     jac_on_b
         .expect_once(json!({"type": "order_shipped", "data": {"id": 17}}))
         .await;
+    // The backend retries on the other node: the id is known there too.
+    let response = http::post_json(
+        &b.addr,
+        "/api/publish",
+        &json!({"target": {"channels": ["room1"]}, "event": "order_shipped",
+                "data": {"id": 17}, "id": "ship-17"}),
+        Some(API_KEY),
+    )
+    .await
+    .expect("POST /api/publish");
+    assert_eq!(response.json(), json!({"delivered": 0, "duplicate": true}));
+    member_on_b.expect_silent().await;
+    jac_on_b.expect_silent().await;
 
     // To one connection on B by its id.
     let jac_id = jac_on_b.info.client_id.clone();
@@ -861,5 +874,24 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
         client.expect_silent().await;
     }
     member_on_b.expect_silent().await;
+
+    // Disconnecting the user through A closes its connection on B.
+    let response = http::post_json(
+        &a.addr,
+        "/api/disconnect",
+        &json!({"target": {"users": [user_id]}, "code": 4100, "reason": "account closed"}),
+        Some(API_KEY),
+    )
+    .await
+    .expect("POST /api/disconnect");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json(), json!({"disconnected": 0}));
+    match user_on_b.next(Duration::from_secs(10)).await {
+        Ok(Incoming::Closed { code, reason }) => {
+            assert_eq!((code, reason.as_str()), (Some(4100), "account closed"));
+        }
+        other => panic!("expected close 4100, got {other:?}"),
+    }
+    jac_on_b.expect_silent().await;
     cluster.stop().await;
 }

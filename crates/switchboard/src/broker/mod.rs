@@ -24,7 +24,7 @@ use std::sync::{Arc, Weak};
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
 use crate::presence::{Member, Presence};
 use crate::stats::Metrics;
-pub use wire::UserChange;
+pub use wire::{DisconnectTarget, UserChange};
 
 /// What became of a send's copies for other nodes. The local delivery happened either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,11 @@
 //!
 //! A user change (tokens revoked, a role granted) tells every node to act on that user's live
 //! connections: after the origin and id, `u8` change (1 revoked, 2 role granted), then the user
-//! id and the account's email, each `u16` length and UTF-8 bytes.
+//! id and the account's email, each `u16` length and UTF-8 bytes. A disconnect order (change 3,
+//! `POST /api/disconnect`) is followed instead by `u8` target (1 users, 3 clients), a `u16`
+//! count of ids, each `u16` length and bytes, the `u16` close code and the reason (`u16` length).
+//! A publish id seen (change 4) carries the API key's name and the item's idempotency id, each
+//! `u16` length and bytes, so every node answers a repeat as a duplicate.
 
 use std::sync::Arc;
 
@@ -46,6 +50,8 @@ const MEMBER_HAS_USERNAME: u8 = 2;
 
 const CHANGE_REVOKED: u8 = 1;
 const CHANGE_ROLE_GRANTED: u8 = 2;
+const CHANGE_DISCONNECT: u8 = 3;
+const CHANGE_PUBLISH_ID_SEEN: u8 = 4;
 
 const TARGET_EVERYONE: u8 = 0;
 const TARGET_USERS: u8 = 1;
@@ -89,13 +95,32 @@ pub enum Received {
     },
 }
 
-/// An account change every node must apply to its live connections.
+/// An order every node applies: an account change to act on in its live connections, a
+/// disconnect order, or an idempotency id one node has seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserChange {
     /// Every token of the user was revoked.
     Revoked { user_id: String },
     /// The account (`email`) was granted a role.
     RoleGranted { user_id: String, email: String },
+    /// Close the connections of these users or clients (`POST /api/disconnect`).
+    Disconnect {
+        target: DisconnectTarget,
+        code: u16,
+        reason: String,
+    },
+    /// `POST /api/publish` delivered an item with this idempotency `id` under the API key named
+    /// `api_key`; a repeat within the window is a duplicate on every node.
+    PublishIdSeen { api_key: String, id: String },
+}
+
+/// Whose connections a disconnect order closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectTarget {
+    /// Account user ids (a Jac `n::<root_id>` address resolves to one first).
+    Users(Vec<String>),
+    /// Client ids.
+    Clients(Vec<String>),
 }
 
 /// One delivery as another node receives it.
@@ -135,6 +160,27 @@ pub fn encode_user_change(origin: &str, id: u64, change: &UserChange) -> Bytes {
         UserChange::Revoked { user_id } => (CHANGE_REVOKED, user_id, ""),
         UserChange::RoleGranted { user_id, email } => {
             (CHANGE_ROLE_GRANTED, user_id, email.as_str())
+        }
+        UserChange::PublishIdSeen { api_key, id } => (CHANGE_PUBLISH_ID_SEEN, api_key, id.as_str()),
+        UserChange::Disconnect {
+            target,
+            code,
+            reason,
+        } => {
+            out.put_u8(CHANGE_DISCONNECT);
+            let (kind, ids) = match target {
+                DisconnectTarget::Users(ids) => (TARGET_USERS, ids),
+                DisconnectTarget::Clients(ids) => (TARGET_CLIENTS, ids),
+            };
+            out.put_u8(kind);
+            let ids = &ids[..ids.len().min(u16::MAX as usize)];
+            out.put_u16_le(ids.len() as u16);
+            for id in ids {
+                put_long(&mut out, id);
+            }
+            out.put_u16_le(*code);
+            put_long(&mut out, reason);
+            return out.freeze();
         }
     };
     out.put_u8(kind);
@@ -283,11 +329,19 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
     let id = bytes.get_u64_le();
     if kind == KIND_USER_CHANGED {
         let change = take_u8(&mut bytes)?;
+        if change == CHANGE_DISCONNECT {
+            let change = decode_disconnect(&mut bytes)?;
+            return Ok(Received::UserChanged { origin, change });
+        }
         let user_id = take_long_str(&mut bytes)?;
         let email = take_long_str(&mut bytes)?;
         let change = match change {
             CHANGE_REVOKED => UserChange::Revoked { user_id },
             CHANGE_ROLE_GRANTED => UserChange::RoleGranted { user_id, email },
+            CHANGE_PUBLISH_ID_SEEN => UserChange::PublishIdSeen {
+                api_key: user_id,
+                id: email,
+            },
             other => return Err(DecodeError::Change(other)),
         };
         return Ok(Received::UserChanged { origin, change });
@@ -317,6 +371,33 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
         _ => {}
     }
     decode_delivery(origin, id, bytes).map(|m| Received::Delivery(Box::new(m)))
+}
+
+fn decode_disconnect(bytes: &mut Bytes) -> Result<UserChange, DecodeError> {
+    let kind = take_u8(bytes)?;
+    if bytes.remaining() < 2 {
+        return Err(DecodeError::Truncated);
+    }
+    let count = bytes.get_u16_le() as usize;
+    let mut ids = Vec::with_capacity(count.min(bytes.remaining() / 2));
+    for _ in 0..count {
+        ids.push(take_long_str(bytes)?);
+    }
+    let target = match kind {
+        TARGET_USERS => DisconnectTarget::Users(ids),
+        TARGET_CLIENTS => DisconnectTarget::Clients(ids),
+        other => return Err(DecodeError::Target(other)),
+    };
+    if bytes.remaining() < 2 {
+        return Err(DecodeError::Truncated);
+    }
+    let code = bytes.get_u16_le();
+    let reason = take_long_str(bytes)?;
+    Ok(UserChange::Disconnect {
+        target,
+        code,
+        reason,
+    })
 }
 
 fn decode_delivery(origin: Arc<str>, id: u64, mut bytes: Bytes) -> Result<Message, DecodeError> {
@@ -561,6 +642,20 @@ mod tests {
             UserChange::RoleGranted {
                 user_id: "u1".into(),
                 email: "ada@example.com".into(),
+            },
+            UserChange::Disconnect {
+                target: DisconnectTarget::Users(vec!["u1".into(), "u2".into()]),
+                code: 4100,
+                reason: "bye".into(),
+            },
+            UserChange::PublishIdSeen {
+                api_key: "backend".into(),
+                id: "order-17".into(),
+            },
+            UserChange::Disconnect {
+                target: DisconnectTarget::Clients(vec!["c1".into()]),
+                code: 4000,
+                reason: String::new(),
             },
         ] {
             let bytes = encode_user_change("node-a", 3, &change);

@@ -4,7 +4,10 @@
 //!
 //! Keys are compared in constant time, every configured key each time, so neither the answer
 //! nor its timing tells a missing key from a wrong one or which key was nearly right.
-//! Idempotency keys (`"id"`) are remembered per API key for [`IDEMPOTENCY_WINDOW`].
+//! Idempotency keys (`"id"`) are remembered per API key for [`IDEMPOTENCY_WINDOW`]. In a cluster
+//! a node that delivers an item with an id tells the others over the backplane, so a retry sent
+//! to another node is a duplicate there too. Two copies reaching two nodes within the backplane's
+//! latency (milliseconds) can both be delivered: the check is not a cluster-wide lock.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,10 +22,9 @@ use serde_json::{Value, json};
 use super::body::read_bytes;
 use super::error::ApiError;
 use crate::app::Switchboard;
-use crate::close_code::CloseCode;
+use crate::broker::{DisconnectTarget, UserChange};
 use crate::error_code;
 use crate::hub::Target;
-use crate::identity::user_id_of_address;
 use crate::publish::{ItemError, parse_item};
 
 /// How long a publish item's `id` is remembered.
@@ -81,6 +83,15 @@ enum Seen {
 }
 
 impl SeenIds {
+    /// Remember `id` as seen under `api_key` now (told by another node); a full table forgets
+    /// nothing to make room.
+    pub(crate) fn remember(&self, api_key: &str, id: &str) {
+        if self.seen.len() < MAX_IDEMPOTENCY_KEYS {
+            self.seen
+                .insert((Arc::from(api_key), id.to_owned()), Instant::now());
+        }
+    }
+
     fn check_and_remember(&self, api_key: &Arc<str>, id: &str) -> Seen {
         let now = Instant::now();
         if self.seen.len() >= MAX_IDEMPOTENCY_KEYS {
@@ -181,7 +192,12 @@ fn publish_one(app: &Switchboard, key: &Arc<str>, item: &Value) -> Value {
     };
     if let Some(id) = &parsed.id {
         match app.shared.seen_ids.check_and_remember(key, id) {
-            Seen::New => {}
+            Seen::New => {
+                app.broker().user_changed(&UserChange::PublishIdSeen {
+                    api_key: key.to_string(),
+                    id: id.clone(),
+                });
+            }
             Seen::Duplicate => return json!({"delivered": 0, "duplicate": true}),
             Seen::Full => {
                 return json!({
@@ -256,28 +272,22 @@ pub async fn disconnect(
     let target = parse_item(&item, app.config().limits.max_ids_per_event)
         .map_err(|ItemError { code, message }| ApiError::bad_request(code, message))?
         .target;
-    let hub = app.hub();
-    let connections: Vec<_> = match &target {
-        Target::Users(ids) => ids
-            .iter()
-            .flat_map(|id| hub.user_connections(user_id_of_address(id)))
-            .collect(),
-        Target::Clients(ids) => ids
-            .iter()
-            .flat_map(|id| hub.connections_of_client(id))
-            .collect(),
+    let target = match target {
+        Target::Users(ids) => DisconnectTarget::Users(ids),
+        Target::Clients(ids) => DisconnectTarget::Clients(ids),
         _ => {
             return Err(invalid_field(
                 "`target` must be {\"users\": [...]} or {\"clients\": [...]}",
             ));
         }
     };
-    let close = CloseCode::application(code);
-    let disconnected = connections
-        .iter()
-        .filter(|conn| conn.outbound.close_with_reason(close, reason.clone()))
-        .count();
-    Ok(Json(json!({ "disconnected": disconnected })))
+    let (disconnected, relay) = app.disconnect(target, code, &reason);
+    let mut answer = json!({ "disconnected": disconnected });
+    // Only a failure is spelled out, so the usual answer is exactly `{"disconnected": N}`.
+    if !relay.is_relayed() {
+        answer["relayed"] = json!(false);
+    }
+    Ok(Json(answer))
 }
 
 /// Longest close reason a WebSocket close frame carries.
