@@ -4,7 +4,8 @@
 //! - [`SingleNode`]: the default; one node needs nothing else.
 //! - [`memory`]: several hubs in one process joined by an in-process bus: the reference for
 //!   what every broker must do (origin skip, interest, order), and the test bed for cluster logic.
-//! - [`redis`] and [`nats`]: real clusters over Redis pub/sub or NATS core, sharing the
+//! - [`redis`] and [`nats`]: real clusters over Redis pub/sub or NATS core. Each is an
+//!   [`engine::Engine`] (its I/O tasks) inside the one [`engine::BackplaneBroker`], sharing the
 //!   engine-neutral [`backplane`] (queue, link state, interest, receiving) and the [`wire`] format.
 //!   [`connect`] picks one from a `redis://` or `nats://` URL.
 //!
@@ -13,6 +14,7 @@
 //! the last one leaving unsubscribes it.
 
 pub mod backplane;
+pub mod engine;
 pub mod memory;
 pub mod nats;
 pub mod redis;
@@ -59,8 +61,8 @@ pub enum BackplaneError {
 pub fn connect(url: &str, node_id: &str, prefix: &str) -> Result<Arc<dyn Broker>, BackplaneError> {
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
     match scheme {
-        "redis" | "rediss" => Ok(redis::RedisBroker::new(url, node_id, prefix)?),
-        "nats" | "tls" => Ok(nats::NatsBroker::new(url, node_id, prefix)?),
+        "redis" | "rediss" => Ok(redis::broker(url, node_id, prefix)?),
+        "nats" | "tls" => Ok(nats::broker(url, node_id, prefix)?),
         _ => Err(BackplaneError::Scheme(url.to_string())),
     }
 }

@@ -16,12 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::BackplaneError;
 use super::backplane::{Backplane, Outgoing, Receivers};
-use super::roster::ClusterPresence;
-use super::wire::UserChange;
-use super::{BackplaneError, Broker, Inbound, Relay};
-use crate::hub::{ChannelObserver, Delivery, Target};
-use crate::presence::Presence;
+use super::engine::{BackplaneBroker, Engine};
 
 /// How often the monitor checks the connection.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
@@ -38,85 +35,37 @@ const SUBSCRIPTION_CAPACITY: usize = 8192;
 /// wait in (and then overflow) the backplane's own bounded queue.
 const CLIENT_CAPACITY: usize = 256;
 
-/// One node's link to a NATS server.
+/// NATS as a backplane engine: the servers a node's client connects to.
 #[derive(Debug)]
-pub struct NatsBroker {
-    backplane: Arc<Backplane>,
+pub struct Nats {
     url: String,
-    receivers: parking_lot::Mutex<Option<Receivers>>,
-    stop: CancellationToken,
 }
 
-impl NatsBroker {
-    /// A broker for `url` (`nats://host:port`, or several separated by commas). Connects when
-    /// attached to a hub.
-    pub fn new(url: &str, node_id: &str, prefix: &str) -> Result<Arc<Self>, BackplaneError> {
-        for server in url.split(',') {
-            server
-                .trim()
-                .parse::<async_nats::ServerAddr>()
-                .map_err(|err| BackplaneError::Url {
-                    url: url.to_string(),
-                    reason: err.to_string(),
-                })?;
-        }
-        let (backplane, receivers) = Backplane::new(Arc::from(node_id), prefix);
-        Ok(Arc::new(Self {
-            backplane,
-            url: url.to_string(),
-            receivers: parking_lot::Mutex::new(Some(receivers)),
-            stop: CancellationToken::new(),
-        }))
+/// A node's broker over NATS at `url` (`nats://host:port`, or several separated by commas). It
+/// connects when attached to a hub.
+pub fn broker(
+    url: &str,
+    node_id: &str,
+    prefix: &str,
+) -> Result<Arc<BackplaneBroker<Nats>>, BackplaneError> {
+    for server in url.split(',') {
+        server
+            .trim()
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|err| BackplaneError::Url {
+                url: url.to_string(),
+                reason: err.to_string(),
+            })?;
     }
+    let engine = Nats {
+        url: url.to_string(),
+    };
+    Ok(BackplaneBroker::new(engine, node_id, prefix))
 }
 
-impl Drop for NatsBroker {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-impl Broker for NatsBroker {
-    fn node_id(&self) -> &str {
-        self.backplane.node_id()
-    }
-
-    fn publish(&self, target: &Target, delivery: &Delivery) -> Relay {
-        self.backplane.publish(target, delivery)
-    }
-
-    fn attach(&self, inbound: Inbound) {
-        self.backplane.attach(inbound);
-        let Some(receivers) = self.receivers.lock().take() else {
-            return;
-        };
-        tokio::spawn(self.backplane.clone().announce(self.stop.clone()));
-        tokio::spawn(run(
-            self.backplane.clone(),
-            self.url.clone(),
-            receivers,
-            self.stop.clone(),
-        ));
-    }
-
-    fn interest(&self) -> Option<Arc<dyn ChannelObserver>> {
-        Some(self.backplane.interest_observer())
-    }
-
-    fn backplane_up(&self) -> Option<bool> {
-        Some(self.backplane.is_up())
-    }
-
-    fn presence(&self) -> Option<Arc<dyn Presence>> {
-        Some(Arc::new(ClusterPresence::new(self.backplane.clone())))
-    }
-
-    fn unsent(&self) -> usize {
-        self.backplane.unsent()
-    }
-
-    fn user_changed(&self, change: &UserChange) -> Relay {
-        self.backplane.publish_user_change(change)
+impl Engine for Nats {
+    fn start(&self, backplane: Arc<Backplane>, receivers: Receivers, stop: CancellationToken) {
+        tokio::spawn(run(backplane, self.url.clone(), receivers, stop));
     }
 }
 

@@ -18,12 +18,9 @@ use redis::aio::{MultiplexedConnection, PubSubSink};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::BackplaneError;
 use super::backplane::{Backplane, InterestChange, Outgoing, Receivers};
-use super::roster::ClusterPresence;
-use super::wire::UserChange;
-use super::{BackplaneError, Broker, Inbound, Relay};
-use crate::hub::{ChannelObserver, Delivery, Target};
-use crate::presence::Presence;
+use super::engine::{BackplaneBroker, Engine};
 
 /// How often an idle connection is checked: a dead server shows within this plus [`TIMEOUT`].
 const PING_EVERY: Duration = Duration::from_millis(500);
@@ -32,85 +29,40 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// The pause between reconnect attempts.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 
-/// One node's link to a Redis server.
+/// Redis as a backplane engine: the server a node's two connections go to.
 #[derive(Debug)]
-pub struct RedisBroker {
-    backplane: Arc<Backplane>,
+pub struct Redis {
     client: redis::Client,
-    receivers: parking_lot::Mutex<Option<Receivers>>,
-    stop: CancellationToken,
 }
 
-impl RedisBroker {
-    /// A broker for `url` (`redis://host:port[/db]`). Connects when attached to a hub.
-    pub fn new(url: &str, node_id: &str, prefix: &str) -> Result<Arc<Self>, BackplaneError> {
-        let client = redis::Client::open(url).map_err(|err| BackplaneError::Url {
-            url: url.to_string(),
-            reason: err.to_string(),
-        })?;
-        let (backplane, receivers) = Backplane::new(Arc::from(node_id), prefix);
-        Ok(Arc::new(Self {
-            backplane,
-            client,
-            receivers: parking_lot::Mutex::new(Some(receivers)),
-            stop: CancellationToken::new(),
-        }))
-    }
+/// A node's broker over the Redis server at `url` (`redis://host:port[/db]`). It connects when
+/// attached to a hub.
+pub fn broker(
+    url: &str,
+    node_id: &str,
+    prefix: &str,
+) -> Result<Arc<BackplaneBroker<Redis>>, BackplaneError> {
+    let client = redis::Client::open(url).map_err(|err| BackplaneError::Url {
+        url: url.to_string(),
+        reason: err.to_string(),
+    })?;
+    Ok(BackplaneBroker::new(Redis { client }, node_id, prefix))
 }
 
-impl Drop for RedisBroker {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-impl Broker for RedisBroker {
-    fn node_id(&self) -> &str {
-        self.backplane.node_id()
-    }
-
-    fn publish(&self, target: &Target, delivery: &Delivery) -> Relay {
-        self.backplane.publish(target, delivery)
-    }
-
-    fn attach(&self, inbound: Inbound) {
-        self.backplane.attach(inbound);
-        let Some(receivers) = self.receivers.lock().take() else {
-            return;
-        };
+impl Engine for Redis {
+    fn start(&self, backplane: Arc<Backplane>, receivers: Receivers, stop: CancellationToken) {
         tokio::spawn(write(
-            self.backplane.clone(),
+            backplane.clone(),
             self.client.clone(),
             receivers.queue,
-            self.stop.clone(),
+            stop.clone(),
         ));
-        tokio::spawn(self.backplane.clone().announce(self.stop.clone()));
         tokio::spawn(read(
-            self.backplane.clone(),
+            backplane,
             self.client.clone(),
             receivers.interest_changes,
-            self.stop.clone(),
+            stop,
         ));
-    }
-
-    fn interest(&self) -> Option<Arc<dyn ChannelObserver>> {
-        Some(self.backplane.interest_observer())
-    }
-
-    fn backplane_up(&self) -> Option<bool> {
-        Some(self.backplane.is_up())
-    }
-
-    fn presence(&self) -> Option<Arc<dyn Presence>> {
-        Some(Arc::new(ClusterPresence::new(self.backplane.clone())))
-    }
-
-    fn unsent(&self) -> usize {
-        self.backplane.unsent()
-    }
-
-    fn user_changed(&self, change: &UserChange) -> Relay {
-        self.backplane.publish_user_change(change)
     }
 }
 
