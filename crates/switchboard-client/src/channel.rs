@@ -1,18 +1,15 @@
 //! A connection speaking the channel dialect (`/ws/<channel>`): `{"channel","cmd","param"}`
 //! frames both ways. The server sends no first frame, so connecting reads nothing.
 
-use std::time::Duration;
-
 use ::http::{HeaderName, HeaderValue};
-use futures_util::SinkExt;
 use serde_json::{Value, json};
-use tokio_websockets::{ClientBuilder, Message};
+use tokio_websockets::ClientBuilder;
 
-use crate::{ClientError, DEFAULT_WAIT, Incoming, Stream, recv, recv_json};
+use crate::{ClientError, Socket};
 
 /// A channel-dialect connection.
 pub struct ChannelClient {
-    socket: Stream,
+    socket: Socket,
 }
 
 impl ChannelClient {
@@ -47,39 +44,9 @@ impl ChannelClient {
             builder = builder.add_header(name, value)?;
         }
         let (socket, _response) = builder.connect().await?;
-        Ok(Self { socket })
-    }
-
-    pub async fn send_json(&mut self, value: &Value) -> Result<(), ClientError> {
-        self.send_text(&value.to_string()).await
-    }
-
-    pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
-        self.socket.send(Message::text(text.to_string())).await?;
-        Ok(())
-    }
-
-    pub async fn send_binary(&mut self, data: Vec<u8>) -> Result<(), ClientError> {
-        self.socket.send(Message::binary(data)).await?;
-        Ok(())
-    }
-
-    /// The next JSON frame, within [`DEFAULT_WAIT`].
-    pub async fn recv_json(&mut self) -> Result<Value, ClientError> {
-        recv_json(&mut self.socket, DEFAULT_WAIT).await
-    }
-
-    /// The next frame or the close, within `wait`.
-    pub async fn recv(&mut self, wait: Duration) -> Result<Incoming, ClientError> {
-        recv(&mut self.socket, wait).await
-    }
-
-    /// `true` if nothing arrives within `wait`.
-    pub async fn is_silent_for(&mut self, wait: Duration) -> bool {
-        matches!(
-            recv(&mut self.socket, wait).await,
-            Err(ClientError::Timeout)
-        )
+        Ok(Self {
+            socket: Socket::new(socket),
+        })
     }
 
     /// Send a command and return the next frame whose `cmd` is `reply` or `error`, skipping
@@ -118,8 +85,20 @@ impl ChannelClient {
     }
 
     /// Close politely.
-    pub async fn close(mut self) -> Result<(), ClientError> {
-        self.socket.close().await?;
-        Ok(())
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.socket.close().await
+    }
+}
+
+impl std::ops::Deref for ChannelClient {
+    type Target = Socket;
+    fn deref(&self) -> &Socket {
+        &self.socket
+    }
+}
+
+impl std::ops::DerefMut for ChannelClient {
+    fn deref_mut(&mut self) -> &mut Socket {
+        &mut self.socket
     }
 }

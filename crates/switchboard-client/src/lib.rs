@@ -8,21 +8,24 @@
 //!   close code.
 //! - [`channel::ChannelClient`]: a connection speaking the channel dialect (`/ws/<channel>`).
 //! - [`NamespaceClient`]: a connection speaking the namespace dialect (`/api/1/ws/<name>`).
+//! - [`Socket`]: the frames of one connection (send, receive with a wait, the close), which
+//!   every dialect client dereferences to.
 //! - [`http`]: a minimal HTTP/1.1 client for the REST and account endpoints.
 
 pub mod channel;
 pub mod http;
 mod namespace;
+mod socket;
 
 pub use namespace::{NamespaceClient, NamespaceOptions};
+pub use socket::Socket;
 
 use std::time::Duration;
 
 use ::http::{HeaderName, HeaderValue};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
+use tokio_websockets::{ClientBuilder, MaybeTlsStream, WebSocketStream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -107,7 +110,7 @@ type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A Jac Cloud dialect connection.
 pub struct JacClient {
-    socket: Stream,
+    socket: Socket,
     /// From the latest `connection` frame.
     pub info: ConnectionInfo,
 }
@@ -118,8 +121,8 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 impl JacClient {
     /// Connect to `base` (`ws://host:port`) and read the connection frame.
     pub async fn connect(base: &str, options: ConnectOptions) -> Result<Self, ClientError> {
-        let mut socket = Self::open(base, &options).await?;
-        let first = recv_json(&mut socket, DEFAULT_WAIT).await?;
+        let mut socket = Socket::new(Self::open(base, &options).await?);
+        let first = socket.recv_json().await?;
         let info = ConnectionInfo::from_frame(&first)?;
         Ok(Self { socket, info })
     }
@@ -155,38 +158,6 @@ impl JacClient {
         }
         let (socket, _response) = builder.connect().await?;
         Ok(socket)
-    }
-
-    pub async fn send_json(&mut self, value: &Value) -> Result<(), ClientError> {
-        self.send_text(&value.to_string()).await
-    }
-
-    pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
-        self.socket.send(Message::text(text.to_string())).await?;
-        Ok(())
-    }
-
-    pub async fn send_binary(&mut self, data: Vec<u8>) -> Result<(), ClientError> {
-        self.socket.send(Message::binary(data)).await?;
-        Ok(())
-    }
-
-    /// The next JSON frame, within [`DEFAULT_WAIT`].
-    pub async fn recv_json(&mut self) -> Result<Value, ClientError> {
-        recv_json(&mut self.socket, DEFAULT_WAIT).await
-    }
-
-    /// The next frame or the close, within `wait`.
-    pub async fn recv(&mut self, wait: Duration) -> Result<Incoming, ClientError> {
-        recv(&mut self.socket, wait).await
-    }
-
-    /// `true` if nothing arrives within `wait`.
-    pub async fn is_silent_for(&mut self, wait: Duration) -> bool {
-        matches!(
-            recv(&mut self.socket, wait).await,
-            Err(ClientError::Timeout)
-        )
     }
 
     /// Call a walker and wait for its reply (or error frame), skipping other frames into `skipped`.
@@ -227,52 +198,21 @@ impl JacClient {
     }
 
     /// Close politely.
-    pub async fn close(mut self) -> Result<(), ClientError> {
-        self.socket.close().await?;
-        Ok(())
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.socket.close().await
     }
+}
 
-    /// The underlying stream, for tests that need raw control.
-    pub fn socket_mut(&mut self) -> &mut Stream {
+impl std::ops::Deref for JacClient {
+    type Target = Socket;
+    fn deref(&self) -> &Socket {
+        &self.socket
+    }
+}
+
+impl std::ops::DerefMut for JacClient {
+    fn deref_mut(&mut self) -> &mut Socket {
         &mut self.socket
-    }
-}
-
-async fn recv(socket: &mut Stream, wait: Duration) -> Result<Incoming, ClientError> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let next = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .map_err(|_| ClientError::Timeout)?;
-        match next {
-            None => {
-                return Ok(Incoming::Closed {
-                    code: None,
-                    reason: String::new(),
-                });
-            }
-            Some(Err(err)) => return Err(err.into()),
-            Some(Ok(message)) => {
-                if let Some(text) = message.as_text() {
-                    let value = serde_json::from_str(text)
-                        .map_err(|_| ClientError::NotJson(text.to_string()))?;
-                    return Ok(Incoming::Json(value));
-                }
-                if let Some((code, reason)) = message.as_close() {
-                    return Ok(Incoming::Closed {
-                        code: Some(u16::from(code)),
-                        reason: reason.to_string(),
-                    });
-                }
-            }
-        }
-    }
-}
-
-async fn recv_json(socket: &mut Stream, wait: Duration) -> Result<Value, ClientError> {
-    match recv(socket, wait).await? {
-        Incoming::Json(value) => Ok(value),
-        Incoming::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
     }
 }
 

@@ -1,14 +1,11 @@
 //! A connection speaking the namespace dialect (`/api/1/ws/<name>`, seed 003): connect with a
 //! uuid, a token or a cookie, read the `connected` envelope, send messages, receive envelopes.
 
-use std::time::Duration;
-
 use ::http::{HeaderName, HeaderValue};
-use futures_util::SinkExt;
 use serde_json::Value;
-use tokio_websockets::{ClientBuilder, Message};
+use tokio_websockets::ClientBuilder;
 
-use crate::{ClientError, DEFAULT_WAIT, Incoming, Stream, encode, recv, recv_json};
+use crate::{ClientError, Socket, encode};
 
 /// How to connect to a namespace.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +36,7 @@ impl NamespaceOptions {
 
 /// A namespace dialect connection.
 pub struct NamespaceClient {
-    socket: Stream,
+    socket: Socket,
     /// The `data` of the `connected` envelope (`clientId`, `namespace`, `username`).
     pub welcome: Value,
 }
@@ -96,7 +93,7 @@ impl NamespaceClient {
         }
         let (socket, _response) = builder.connect().await?;
         Ok(Self {
-            socket,
+            socket: Socket::new(socket),
             welcome: Value::Null,
         })
     }
@@ -106,41 +103,21 @@ impl NamespaceClient {
         self.welcome["clientId"].as_str().unwrap_or_default()
     }
 
-    pub async fn send_json(&mut self, value: &Value) -> Result<(), ClientError> {
-        self.send_text(&value.to_string()).await
-    }
-
-    pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
-        self.socket.send(Message::text(text.to_string())).await?;
-        Ok(())
-    }
-
-    pub async fn send_binary(&mut self, data: Vec<u8>) -> Result<(), ClientError> {
-        self.socket.send(Message::binary(data)).await?;
-        Ok(())
-    }
-
-    /// The next envelope, within [`DEFAULT_WAIT`].
-    pub async fn recv_json(&mut self) -> Result<Value, ClientError> {
-        recv_json(&mut self.socket, DEFAULT_WAIT).await
-    }
-
-    /// The next envelope or the close, within `wait`.
-    pub async fn recv(&mut self, wait: Duration) -> Result<Incoming, ClientError> {
-        recv(&mut self.socket, wait).await
-    }
-
-    /// `true` if nothing arrives within `wait`.
-    pub async fn is_silent_for(&mut self, wait: Duration) -> bool {
-        matches!(
-            recv(&mut self.socket, wait).await,
-            Err(ClientError::Timeout)
-        )
-    }
-
     /// Close politely.
-    pub async fn close(mut self) -> Result<(), ClientError> {
-        self.socket.close().await?;
-        Ok(())
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.socket.close().await
+    }
+}
+
+impl std::ops::Deref for NamespaceClient {
+    type Target = Socket;
+    fn deref(&self) -> &Socket {
+        &self.socket
+    }
+}
+
+impl std::ops::DerefMut for NamespaceClient {
+    fn deref_mut(&mut self) -> &mut Socket {
+        &mut self.socket
     }
 }

@@ -195,8 +195,9 @@ async fn oversize_message_closes_with_1009_and_the_server_stays_up() {
     assert_alive(&mut other).await;
     // A message under the limit is fine.
     let mut fresh = server.connect().await;
+    let fresh_id = fresh.info.client_id.clone();
     fresh
-        .send_json(&json!({"type": "client", "client_ids": [fresh.info.client_id.clone()], "data": "y".repeat(900)}))
+        .send_json(&json!({"type": "client", "client_ids": [fresh_id], "data": "y".repeat(900)}))
         .await
         .unwrap();
     assert_eq!(fresh.recv_json().await.unwrap(), json!("y".repeat(900)));
