@@ -90,15 +90,4 @@ impl ChannelClient {
     }
 }
 
-impl std::ops::Deref for ChannelClient {
-    type Target = Socket;
-    fn deref(&self) -> &Socket {
-        &self.socket
-    }
-}
-
-impl std::ops::DerefMut for ChannelClient {
-    fn deref_mut(&mut self) -> &mut Socket {
-        &mut self.socket
-    }
-}
+crate::socket::dereference_to_socket!(ChannelClient);

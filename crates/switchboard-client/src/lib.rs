@@ -203,18 +203,7 @@ impl JacClient {
     }
 }
 
-impl std::ops::Deref for JacClient {
-    type Target = Socket;
-    fn deref(&self) -> &Socket {
-        &self.socket
-    }
-}
-
-impl std::ops::DerefMut for JacClient {
-    fn deref_mut(&mut self) -> &mut Socket {
-        &mut self.socket
-    }
-}
+crate::socket::dereference_to_socket!(JacClient);
 
 fn encode(value: &str) -> String {
     let mut out = String::new();

@@ -109,15 +109,4 @@ impl NamespaceClient {
     }
 }
 
-impl std::ops::Deref for NamespaceClient {
-    type Target = Socket;
-    fn deref(&self) -> &Socket {
-        &self.socket
-    }
-}
-
-impl std::ops::DerefMut for NamespaceClient {
-    fn deref_mut(&mut self) -> &mut Socket {
-        &mut self.socket
-    }
-}
+crate::socket::dereference_to_socket!(NamespaceClient);

@@ -90,3 +90,22 @@ impl Socket {
         Ok(())
     }
 }
+
+/// `impl Deref<Target = Socket>` (and `DerefMut`) for a client holding its socket in `socket`.
+macro_rules! dereference_to_socket {
+    ($client:ty) => {
+        impl std::ops::Deref for $client {
+            type Target = $crate::Socket;
+            fn deref(&self) -> &$crate::Socket {
+                &self.socket
+            }
+        }
+
+        impl std::ops::DerefMut for $client {
+            fn deref_mut(&mut self) -> &mut $crate::Socket {
+                &mut self.socket
+            }
+        }
+    };
+}
+pub(crate) use dereference_to_socket;
