@@ -14,28 +14,7 @@ use switchboard_client::{ConnectOptions, Incoming, JacClient, http};
 
 const QUIET: Duration = Duration::from_millis(400);
 
-macro_rules! per_engine {
-    ($($name:ident),* $(,)?) => {
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Engine::Redis).await;
-                }
-            )*
-        }
-        mod nats {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Engine::Nats).await;
-                }
-            )*
-        }
-    };
-}
-
-per_engine!(
+common::cluster::per_engine!(
     events_cross_nodes_exactly_once,
     notify_calls_cross_nodes_and_report_relayed,
     one_publisher_keeps_its_order_on_every_node,
@@ -62,10 +41,7 @@ async fn expect_once(client: &mut JacClient, expected: &Value) {
 }
 
 async fn events_cross_nodes_exactly_once(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -124,10 +100,7 @@ async fn events_cross_nodes_exactly_once(engine: Engine) {
 }
 
 async fn notify_calls_cross_nodes_and_report_relayed(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -181,10 +154,7 @@ async fn notify_calls_cross_nodes_and_report_relayed(engine: Engine) {
 }
 
 async fn one_publisher_keeps_its_order_on_every_node(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 3).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 3).await else {
         return;
     };
     let mut publisher = connect(&cluster.nodes[0], &[]).await;
@@ -209,10 +179,7 @@ async fn one_publisher_keeps_its_order_on_every_node(engine: Engine) {
 }
 
 async fn a_node_without_members_gets_none_of_a_channel(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -256,10 +223,7 @@ async fn a_node_without_members_gets_none_of_a_channel(engine: Engine) {
 }
 
 async fn a_token_from_one_node_works_and_is_revoked_on_another(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -434,10 +398,7 @@ async fn members(node: &TestServer, channel: &str) -> Vec<String> {
 }
 
 async fn members_span_nodes_and_a_killed_node_leaves_them(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let Some(process) = cluster.spawn_process(&backplane, "doomed").await else {
@@ -542,10 +503,7 @@ async fn a_hung_backplane_bounds_the_queue_and_counts_every_loss(engine: Engine)
 }
 
 async fn the_user_command_reaches_running_nodes(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);

@@ -22,28 +22,7 @@ use switchboard_client::{
 const QUIET: Duration = Duration::from_millis(400);
 const API_KEY: &str = "cluster-backend-key-0123456789";
 
-macro_rules! per_engine {
-    ($($name:ident),* $(,)?) => {
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Engine::Redis).await;
-                }
-            )*
-        }
-        mod nats {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Engine::Nats).await;
-                }
-            )*
-        }
-    };
-}
-
-per_engine!(
+common::cluster::per_engine!(
     namespace_relays_cross_nodes_exactly_once,
     namespace_handle_sends_cross_nodes_exactly_once,
     channel_relays_cross_nodes_exactly_once,
@@ -421,10 +400,7 @@ async fn converge_channel(
 }
 
 async fn channel_relays_cross_nodes_exactly_once(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 3).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 3).await else {
         return;
     };
     let (a, b, c) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
@@ -471,10 +447,7 @@ async fn channel_relays_cross_nodes_exactly_once(engine: Engine) {
 }
 
 async fn channel_server_sends_cross_nodes_exactly_once(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -530,10 +503,7 @@ async fn channel_server_sends_cross_nodes_exactly_once(engine: Engine) {
 }
 
 async fn channel_presence_crosses_nodes_to_channel_members_only(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -609,10 +579,7 @@ async fn channel_presence_crosses_nodes_to_channel_members_only(engine: Engine) 
 }
 
 async fn channel_members_span_nodes(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -667,10 +634,7 @@ async fn channel_members_span_nodes(engine: Engine) {
 }
 
 async fn dialects_meet_across_nodes(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some(cluster) = Cluster::start(&backplane, 2).await else {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);

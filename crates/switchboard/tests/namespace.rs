@@ -142,6 +142,19 @@ async fn expect_error(client: &mut NamespaceClient, code: u16) -> Value {
     frame
 }
 
+/// A 401 envelope whose message says `why` arrives within `within` (a background check, such as
+/// token expiry or revocation, sends it), then the socket closes with 4401.
+async fn expect_logged_out(client: &mut NamespaceClient, why: &str, within: Duration) {
+    match client.recv(within).await {
+        Ok(Incoming::Json(frame)) => {
+            assert_eq!(frame["code"], 401, "{frame}");
+            assert!(frame["error"].as_str().unwrap().contains(why), "{frame}");
+        }
+        other => panic!("expected the {why} error, got {other:?}"),
+    }
+    expect_close(client, 4401).await;
+}
+
 /// The socket is still open and served: an app-level ping gets its pong.
 async fn assert_alive(client: &mut NamespaceClient) {
     client
@@ -682,17 +695,7 @@ async fn an_expiring_token_closes_its_session_within_a_heartbeat_interval() {
     let mut member = join_with(&server, "members", options).await;
     let mut open = join_with(&server, "chat", NamespaceOptions::default().bearer(short)).await;
     // Within the token's 2 s plus one heartbeat interval (waiting generously).
-    match member.recv(Duration::from_secs(15)).await {
-        Ok(Incoming::Json(frame)) => {
-            assert_eq!(frame["code"], 401, "{frame}");
-            assert!(
-                frame["error"].as_str().unwrap().contains("expired"),
-                "{frame}"
-            );
-        }
-        other => panic!("expected the expiry error, got {other:?}"),
-    }
-    expect_close(&mut member, 4401).await;
+    expect_logged_out(&mut member, "expired", Duration::from_secs(15)).await;
     // An open namespace does not need the login: its socket stays.
     assert_alive(&mut open).await;
 }
@@ -736,17 +739,7 @@ async fn a_token_revoked_elsewhere_closes_its_session_within_a_heartbeat_interva
         .bump_token_version(user["id"].as_str().expect("id"))
         .await
         .expect("bump");
-    match member.recv(Duration::from_secs(15)).await {
-        Ok(Incoming::Json(frame)) => {
-            assert_eq!(frame["code"], 401, "{frame}");
-            assert!(
-                frame["error"].as_str().unwrap().contains("revoked"),
-                "{frame}"
-            );
-        }
-        other => panic!("expected the revocation error, got {other:?}"),
-    }
-    expect_close(&mut member, 4401).await;
+    expect_logged_out(&mut member, "revoked", Duration::from_secs(15)).await;
 }
 
 #[tokio::test]

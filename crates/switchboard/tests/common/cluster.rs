@@ -231,6 +231,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Start `n` nodes on `backplane` and wait until every one reports its link up.
+    /// `n` nodes over the running `engine` service; the backplane handle must outlive them.
+    /// `None` (the test is skipped, or fails when services are required) when it is unreachable.
+    pub async fn on_shared(engine: Engine, n: usize) -> Option<(Backplane, Cluster)> {
+        let backplane = Backplane::shared(engine).await?;
+        let cluster = Cluster::start(&backplane, n).await?;
+        Some((backplane, cluster))
+    }
+
     pub async fn start(backplane: &Backplane, n: usize) -> Option<Cluster> {
         Self::start_built(backplane, n, |_, _| {}, |_, builder| builder).await
     }
@@ -482,3 +490,30 @@ impl ProcessNode {
         let _ = self.child.kill().await;
     }
 }
+
+/// One `#[tokio::test]` per engine for each named `async fn name(engine: Engine)`: modules `redis`
+/// and `nats` beside the functions, so `cargo test redis::` runs one engine's half.
+// Every test binary compiles this module; only the cluster ones use the macro.
+#[allow(unused_macros)]
+macro_rules! per_engine {
+    ($($name:ident),* $(,)?) => {
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Engine::Redis).await;
+                }
+            )*
+        }
+        mod nats {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Engine::Nats).await;
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use per_engine;
