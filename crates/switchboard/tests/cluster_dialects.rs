@@ -857,5 +857,29 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
         other => panic!("expected close 4100, got {other:?}"),
     }
     jac_on_b.expect_silent().await;
+
+    // /api/info on A lists both nodes, B with the connections it has (as its last alive
+    // announcement, at most a second old, says).
+    let b_id = b.app.node_id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = http::get(&a.addr, "/api/info", Some(API_KEY))
+            .await
+            .expect("GET /api/info")
+            .json();
+        let nodes = info["nodes"].as_array().cloned().unwrap_or_default();
+        let on_b = nodes.iter().find(|node| node["node_id"] == b_id.as_str());
+        let b_connections = b.app.hub().connection_count() as u64;
+        if nodes.len() == 2
+            && nodes[0]["node_id"] == a.app.node_id()
+            && on_b.is_some_and(|node| node["connections"] == b_connections)
+        {
+            let a_connections = a.app.hub().connection_count() as u64;
+            assert_eq!(info["connections"], a_connections + b_connections, "{info}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never showed in {info}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     cluster.stop().await;
 }

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::roster::{ALIVE_EVERY, ASK_TIMEOUT, Roster};
-use super::wire::{self, Received, Subjects, UserChange};
+use super::wire::{self, NodeFigures, Received, Subjects, UserChange};
 use super::{Inbound, Relay};
 use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
 use crate::presence::Member;
@@ -227,6 +227,11 @@ impl Backplane {
         self.enqueue(vec![self.subjects.all()], bytes)
     }
 
+    /// The other live nodes and their latest figures.
+    pub fn peers(&self) -> Vec<(Arc<str>, Option<NodeFigures>)> {
+        self.roster.live_figures()
+    }
+
     /// Every member of `channel` on every live node: this node's at once, the others' by asking
     /// them (see [`super::roster`]). With the backplane down, this node's only.
     pub async fn members(&self, channel: &str) -> Vec<Member> {
@@ -267,7 +272,8 @@ impl Backplane {
                 _ = every.tick() => {
                     if self.is_up() {
                         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.enqueue(vec![self.subjects.all()], wire::encode_alive(&self.node_id, id));
+                        let figures = self.inbound.get().map(|(inbound, _)| inbound.figures()).unwrap_or_default();
+                        let _ = self.enqueue(vec![self.subjects.all()], wire::encode_alive(&self.node_id, id, figures));
                     }
                 }
             }
@@ -335,9 +341,9 @@ impl Backplane {
                 inbound.user_changed(&origin, change);
                 return;
             }
-            Ok(Received::Alive { origin }) => {
+            Ok(Received::Alive { origin, figures }) => {
                 if origin != self.node_id {
-                    self.roster.heard(&origin);
+                    self.roster.alive(&origin, figures);
                 }
                 return;
             }

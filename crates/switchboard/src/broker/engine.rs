@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backplane::{Backplane, Receivers};
 use super::roster::ClusterPresence;
-use super::wire::UserChange;
+use super::wire::{NodeFigures, UserChange};
 use super::{Broker, Inbound, Relay};
 use crate::hub::{ChannelObserver, Delivery, Target};
 use crate::presence::Presence;
@@ -82,6 +82,10 @@ impl<E: Engine> Broker for BackplaneBroker<E> {
 
     fn unsent(&self) -> usize {
         self.backplane.unsent()
+    }
+
+    fn peers(&self) -> Vec<(Arc<str>, Option<NodeFigures>)> {
+        self.backplane.peers()
     }
 
     fn user_changed(&self, change: &UserChange) -> Relay {

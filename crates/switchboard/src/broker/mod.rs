@@ -26,7 +26,7 @@ use std::sync::{Arc, Weak};
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
 use crate::presence::{Member, Presence};
 use crate::stats::Metrics;
-pub use wire::{DisconnectTarget, UserChange};
+pub use wire::{DisconnectTarget, NodeFigures, UserChange};
 
 /// What became of a send's copies for other nodes. The local delivery happened either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,12 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// The other nodes heard from lately, with the figures each last announced (`None`: not
+    /// yet). Empty for a single node.
+    fn peers(&self) -> Vec<(Arc<str>, Option<NodeFigures>)> {
+        Vec::new()
+    }
+
     /// Tell the other nodes that an account changed, so they act on its live connections.
     fn user_changed(&self, _change: &UserChange) -> Relay {
         Relay::Relayed
@@ -159,6 +165,16 @@ impl Inbound {
                 .map(|conn| Member::of(&hub, conn))
                 .collect()
         })
+    }
+
+    /// This node's figures for its alive announcements.
+    pub fn figures(&self) -> NodeFigures {
+        self.hub
+            .upgrade()
+            .map_or_else(NodeFigures::default, |hub| NodeFigures {
+                connections: hub.connection_count() as u64,
+                uptime_secs: hub.metrics().uptime().as_secs(),
+            })
     }
 
     /// The metrics of this node's hub (while it lives).

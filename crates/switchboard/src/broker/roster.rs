@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use crate::presence::{Member, MembersFuture, Presence};
 
 use super::backplane::Backplane;
+use super::wire::NodeFigures;
 
 /// How often a node says it is alive.
 pub const ALIVE_EVERY: Duration = Duration::from_secs(1);
@@ -30,8 +31,15 @@ pub const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Live peers and the `members` requests waiting for their answers.
 #[derive(Debug, Default)]
 pub struct Roster {
-    peers: Mutex<HashMap<Arc<str>, Instant>>,
+    peers: Mutex<HashMap<Arc<str>, Peer>>,
     pending: Mutex<HashMap<u64, Pending>>,
+}
+
+/// When a peer was last heard, and the figures of its last alive announcement.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    seen: Instant,
+    figures: Option<NodeFigures>,
 }
 
 #[derive(Debug)]
@@ -42,16 +50,42 @@ struct Pending {
 }
 
 impl Roster {
-    /// `node` is alive now.
+    /// `node` is alive now (it answered something).
     pub fn heard(&self, node: &Arc<str>) {
-        self.peers.lock().insert(node.clone(), Instant::now());
+        self.peers
+            .lock()
+            .entry(node.clone())
+            .and_modify(|peer| peer.seen = Instant::now())
+            .or_insert(Peer {
+                seen: Instant::now(),
+                figures: None,
+            });
+    }
+
+    /// `node` announced itself alive, with its figures if it sent them.
+    pub fn alive(&self, node: &Arc<str>, figures: Option<NodeFigures>) {
+        let seen = Instant::now();
+        self.peers
+            .lock()
+            .insert(node.clone(), Peer { seen, figures });
     }
 
     /// Peers heard from within [`PEER_TIMEOUT`]; the others are forgotten.
     pub fn live_peers(&self) -> HashSet<Arc<str>> {
+        self.live_figures()
+            .into_iter()
+            .map(|(node, _)| node)
+            .collect()
+    }
+
+    /// Each live peer and its latest figures (`None`: it has not announced any yet).
+    pub fn live_figures(&self) -> Vec<(Arc<str>, Option<NodeFigures>)> {
         let mut peers = self.peers.lock();
-        peers.retain(|_, seen| seen.elapsed() < PEER_TIMEOUT);
-        peers.keys().cloned().collect()
+        peers.retain(|_, peer| peer.seen.elapsed() < PEER_TIMEOUT);
+        peers
+            .iter()
+            .map(|(node, peer)| (node.clone(), peer.figures))
+            .collect()
     }
 
     /// Wait for answers from `peers` to request `id`.

@@ -15,8 +15,9 @@
 //! skips tags it does not know, so a new optional field is one new tag (older nodes ignore it);
 //! the version byte changes only for a change an older node must not misread.
 //!
-//! Presence travels as three more kinds, each after the origin and id: 3 *alive* (nothing more;
-//! every node sends one a second), 4 *members request* (the channel, `u16` length and bytes)
+//! Presence travels as three more kinds, each after the origin and id: 3 *alive* (every node
+//! sends one a second, with its figures: `u64` open connections and `u64` uptime in seconds; a
+//! reader takes an alive without them as figures unknown), 4 *members request* (the channel, `u16` length and bytes)
 //! and 5 *members reply* (the request's id as `u64`, a `u16` count, then per member its client
 //! id, user id and username as `u16`-length strings, and `u8` flags: 1 authenticated, 2 has a
 //! username).
@@ -79,8 +80,12 @@ pub enum Received {
         origin: Arc<str>,
         change: UserChange,
     },
-    /// The origin is up (sent every second; a node silent for a while is gone).
-    Alive { origin: Arc<str> },
+    /// The origin is up (sent every second; a node silent for a while is gone), with its
+    /// figures when it sent them.
+    Alive {
+        origin: Arc<str>,
+        figures: Option<NodeFigures>,
+    },
     /// The origin asks every node for its members of `channel`; reply to it quoting `id`.
     MembersRequest {
         origin: Arc<str>,
@@ -93,6 +98,15 @@ pub enum Received {
         request: u64,
         members: Vec<Member>,
     },
+}
+
+/// What a node tells the others about itself every second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeFigures {
+    /// WebSocket connections open on it.
+    pub connections: u64,
+    /// Seconds since it started.
+    pub uptime_secs: u64,
 }
 
 /// An order every node applies: an account change to act on in its live connections, a
@@ -253,9 +267,12 @@ fn put_long(out: &mut BytesMut, text: &str) {
     out.put_slice(text.as_bytes());
 }
 
-/// `origin` is up.
-pub fn encode_alive(origin: &str, id: u64) -> Bytes {
-    header(KIND_ALIVE, origin, id).freeze()
+/// `origin` is up, with its figures.
+pub fn encode_alive(origin: &str, id: u64, figures: NodeFigures) -> Bytes {
+    let mut out = header(KIND_ALIVE, origin, id);
+    out.put_u64_le(figures.connections);
+    out.put_u64_le(figures.uptime_secs);
+    out.freeze()
 }
 
 /// Ask every node for its members of `channel`.
@@ -347,7 +364,13 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
         return Ok(Received::UserChanged { origin, change });
     }
     match kind {
-        KIND_ALIVE => return Ok(Received::Alive { origin }),
+        KIND_ALIVE => {
+            let figures = (bytes.remaining() >= 16).then(|| NodeFigures {
+                connections: bytes.get_u64_le(),
+                uptime_secs: bytes.get_u64_le(),
+            });
+            return Ok(Received::Alive { origin, figures });
+        }
         KIND_MEMBERS_REQUEST => {
             let channel = take_long_str(&mut bytes)?;
             return Ok(Received::MembersRequest {
@@ -627,9 +650,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let figures = NodeFigures {
+            connections: 12,
+            uptime_secs: 345,
+        };
+        match decode(encode_alive("a", 1, figures)) {
+            Ok(Received::Alive {
+                origin,
+                figures: got,
+            }) => assert_eq!((&*origin, got), ("a", Some(figures))),
+            other => panic!("{other:?}"),
+        }
+        // From a node that sends no figures.
         assert!(matches!(
-            decode(encode_alive("a", 1)),
-            Ok(Received::Alive { .. })
+            decode(header(KIND_ALIVE, "a", 2).freeze()),
+            Ok(Received::Alive { figures: None, .. })
         ));
     }
 

@@ -214,21 +214,30 @@ fn publish_one(app: &Switchboard, key: &Arc<str>, item: &Value) -> Value {
     json!({"delivered": published.local, "relayed": published.relay.is_relayed()})
 }
 
-/// `GET /api/info`: this node's figures.
+/// `GET /api/info`: every live node's figures, this node's first.
 pub async fn info(
     State(app): State<Switchboard>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     api_key(&app, &headers)?;
-    let connections = app.hub().connection_count();
-    Ok(Json(json!({
-        "nodes": [{
-            "node_id": app.node_id(),
-            "connections": connections,
-            "uptime": app.metrics().uptime().as_secs(),
-        }],
-        "connections": connections,
-    })))
+    let here = app.hub().connection_count() as u64;
+    let mut nodes = vec![json!({
+        "node_id": app.node_id(),
+        "connections": here,
+        "uptime": app.metrics().uptime().as_secs(),
+    })];
+    let mut connections = here;
+    // The other nodes, as their last alive announcement (at most a second old) says.
+    for (node_id, figures) in app.broker().peers() {
+        let figures = figures.unwrap_or_default();
+        connections += figures.connections;
+        nodes.push(json!({
+            "node_id": &*node_id,
+            "connections": figures.connections,
+            "uptime": figures.uptime_secs,
+        }));
+    }
+    Ok(Json(json!({ "nodes": nodes, "connections": connections })))
 }
 
 /// `POST /api/disconnect` `{"target": {"users":[..]}|{"clients":[..]}, "code"?: 4000-4999,
