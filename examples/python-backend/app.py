@@ -1,9 +1,11 @@
-"""A backend for Switchboard in Python: serves an upstream walker and publishes to browsers.
+"""A backend for Switchboard in Python: serves an upstream walker and a namespace, and publishes
+to browsers.
 
 Run it with ./run.sh (a venv with Flask and requests), then start Switchboard with
 switchboard.toml from this folder. Switchboard POSTs each `create_todo` walker call here, signed
 with the shared secret; this app checks the signature, answers the walker's reports, and asks
-Switchboard to notify the caller's other tabs.
+Switchboard to notify the caller's other tabs. It also decides who may join the `support`
+namespace and answers the messages sent there.
 """
 
 import hashlib
@@ -51,6 +53,22 @@ def create_todo():
         notify.append({"target": {"users": [call["caller"]["user_id"]]},
                        "event": "todo_created", "data": todo})
     return jsonify(reports=[todo], notify=notify)
+
+
+@app.post("/ws/support")
+def support():
+    """The `support` namespace: admits logged-in users only, and answers each message."""
+    call = verified_body()
+    caller = call["caller"]
+    if call["event"] == "connect":
+        if not caller["user_id"]:
+            return jsonify(allow=False, reason="log in to reach support")
+        return jsonify(allow=True)
+    question = str(call["data"].get("text", ""))
+    # The asker gets the answer; every agent in the namespace sees the question.
+    return jsonify(reply={"type": "answer", "text": f"we got your question: {question}"},
+                   notify=[{"target": {"namespace": "support"}, "event": "question",
+                            "data": {"asker": caller["username"], "text": question}}])
 
 
 @app.post("/announce")

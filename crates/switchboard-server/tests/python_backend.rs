@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchboard_client::{ConnectOptions, JacClient, http};
+use switchboard_client::{
+    ConnectOptions, Incoming, JacClient, NamespaceClient, NamespaceOptions, http,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const SECRET: &str = "python example secret";
@@ -89,7 +91,10 @@ fn start_switchboard(dir: &Path, backend_port: u16) -> (Killed, String) {
             "demo = false\n[upstream]\nsecret = \"{SECRET}\"\n\
              [[api_key]]\nname = \"python\"\nkey = \"{API_KEY}\"\n\
              [[walker]]\nname = \"create_todo\"\n\
-             upstream = \"http://127.0.0.1:{backend_port}/walkers/create_todo\"\n"
+             upstream = \"http://127.0.0.1:{backend_port}/walkers/create_todo\"\n\
+             [[namespace]]\nname = \"support\"\non_connect = \"upstream\"\n\
+             on_message = \"upstream\"\n\
+             upstream = \"http://127.0.0.1:{backend_port}/ws/support\"\n"
         ),
     )
     .expect("config");
@@ -155,7 +160,7 @@ async fn a_python_backend_serves_a_walker_and_publishes_to_clients() {
     let mut tab = JacClient::connect(&ws, ConnectOptions::bearer(token.clone()))
         .await
         .expect("connect");
-    let mut other_tab = JacClient::connect(&ws, ConnectOptions::bearer(token))
+    let mut other_tab = JacClient::connect(&ws, ConnectOptions::bearer(token.clone()))
         .await
         .expect("connect");
     tab.send_json(&json!({"type": "walker", "walker": "create_todo",
@@ -188,6 +193,42 @@ async fn a_python_backend_serves_a_walker_and_publishes_to_clients() {
             json!({"type": "announcement", "data": {"text": "deploy at five"}})
         );
     }
+
+    // The support namespace: Python refuses an anonymous caller with its reason...
+    let mut anonymous = NamespaceClient::open(&ws, "support", &NamespaceOptions::default())
+        .await
+        .expect("upgrade");
+    let refusal = anonymous.recv_json().await.expect("refusal");
+    assert_eq!(
+        refusal,
+        json!({"success": false, "error": "log in to reach support", "code": 403, "username": ""})
+    );
+    match anonymous.recv(Duration::from_secs(10)).await {
+        Ok(Incoming::Closed { code, .. }) => assert_eq!(code, Some(4403)),
+        other => panic!("expected close 4403, got {other:?}"),
+    }
+    // ...admits a logged-in one and answers its message.
+    let mut asker = NamespaceClient::connect(
+        &ws,
+        "support",
+        &NamespaceOptions::default().bearer(token.clone()),
+    )
+    .await
+    .expect("admitted");
+    asker
+        .send_json(&json!({"text": "where is my order?", "requestId": "q1"}))
+        .await
+        .expect("ask");
+    let question = asker.recv_json().await.expect("notification");
+    assert_eq!(question["data"]["type"], "question", "{question}");
+    assert_eq!(question["data"]["asker"], "py@example.com");
+    let answer = asker.recv_json().await.expect("answer");
+    assert_eq!(answer["requestId"], "q1", "{answer}");
+    assert_eq!(answer["data"]["type"], "answer", "{answer}");
+    assert_eq!(
+        answer["data"]["text"],
+        "we got your question: where is my order?"
+    );
     drop(backend);
     drop(switchboard);
 }
