@@ -24,9 +24,9 @@ use crate::dialect::namespace::{Namespace, NamespaceHandle, NamespaceRegistry};
 use crate::external_token::ExternalTokens;
 use crate::http::api::{ApiKeys, SeenIds};
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
+use crate::metrics::Metrics;
 use crate::notify::{Notifier, Publisher};
 use crate::presence::{LocalPresence, Presence};
-use crate::stats::Metrics;
 use crate::store::{AccountStore, StoreError};
 use crate::throttle::AccountThrottles;
 use crate::upstream::Upstreams;
@@ -150,7 +150,11 @@ impl SwitchboardBuilder {
                 "at most {MAX_DIALECTS} dialects can be registered"
             )));
         }
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(
+            broker.node_id(),
+            dialects.iter().map(|d| d.encoder().dialect()),
+            walkers.names(),
+        ));
         let hub = Arc::new(Hub::new(
             dialects.iter().map(|d| d.encoder()).collect(),
             QueueBounds {

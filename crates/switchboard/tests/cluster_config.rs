@@ -74,7 +74,7 @@ async fn an_unreachable_backplane_reports_degraded_and_not_relayed() {
             server.app.notify_channels(&["room"], &json!({"x": 1})),
             Relay::BackplaneDown
         );
-        assert_eq!(server.metric(|m| &m.backplane_not_relayed), 1);
+        assert_eq!(server.metric(|m| m.backplane_not_relayed.get()), 1);
         let mut client = server.connect().await;
         common::assert_alive(&mut client).await;
     }

@@ -22,8 +22,8 @@ pub mod wire;
 use std::sync::{Arc, Weak};
 
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
+use crate::metrics::Metrics;
 use crate::presence::{Member, Presence};
-use crate::stats::Metrics;
 pub use wire::UserChange;
 
 /// What became of a send's copies for other nodes. The local delivery happened either way.

@@ -57,14 +57,12 @@ pub fn router(app: Switchboard) -> Router {
         .with_state(app)
 }
 
-async fn metrics(State(app): State<Switchboard>) -> String {
-    let mut text = app.metrics().render();
-    text.push_str("# TYPE switchboard_node_info gauge\n");
-    text.push_str(&format!(
-        "switchboard_node_info{{node_id={}}} 1\n",
-        serde_json::Value::from(app.node_id())
-    ));
-    text
+/// Every metric in the Prometheus text format.
+async fn metrics(State(app): State<Switchboard>) -> impl axum::response::IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        app.metrics().render(),
+    )
 }
 
 /// 200 `{"status":"ok"}` while this node can reach the others (or has none); 503

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::Request;
 
+use super::rules::Refusal;
 use super::session::ChannelSession;
 use super::{ChannelState, Metadata, frames, is_valid_channel_name};
 use crate::app::Switchboard;
 use crate::dialect::{Connect, Opening};
 use crate::http::ApiError;
 use crate::hub::Connection;
+use crate::metrics::HandshakeFailure;
 use crate::session::Credentials;
-use crate::stats::Metrics;
 
 /// Most metadata entries (query parameters besides `auth`).
 pub const MAX_METADATA_KEYS: usize = 16;
@@ -85,7 +86,15 @@ impl Connect for ChannelConnect {
         let (channels, greeting) = match rule.admits(&credentials.identity) {
             Ok(()) => (vec![params.channel.clone()], Vec::new()),
             Err(refusal) => {
-                Metrics::inc(&app.metrics().client_errors);
+                let metrics = app.metrics();
+                metrics.client_errors.inc();
+                let reason = match refusal {
+                    Refusal::AuthRequired => {
+                        HandshakeFailure::login_needed(credentials.refused.is_some())
+                    }
+                    Refusal::MissingRole(_) => HandshakeFailure::Forbidden,
+                };
+                metrics.handshake_failures(reason).inc();
                 let mut message = refusal.message(&params.channel);
                 if let Some(err) = &credentials.refused {
                     message.push_str(&format!(" (the token presented was refused: {err})"));

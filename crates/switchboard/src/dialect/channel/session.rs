@@ -16,7 +16,6 @@ use super::{ChannelState, frames};
 use crate::app::Switchboard;
 use crate::dialect::Session;
 use crate::hub::{Connection, Delivery, Target};
-use crate::stats::Metrics;
 
 pub struct ChannelSession {
     app: Switchboard,
@@ -46,7 +45,7 @@ impl ChannelSession {
     }
 
     fn reject(&self, err: CommandError) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.send(frames::error(
             err.code,
             &err.message,
@@ -191,12 +190,12 @@ impl Session for ChannelSession {
     }
 
     fn on_rate_limited(&mut self, _text: Option<&str>, retry_after_ms: u64) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.send(frames::rate_limited(retry_after_ms));
     }
 
     async fn on_binary(&mut self, _data: &[u8]) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.send(frames::error(
             "binary_not_supported",
             "binary frames are not supported; send JSON text frames",

@@ -19,8 +19,8 @@ use crate::dialect::{Connect, Opening};
 use crate::error_code;
 use crate::http::ApiError;
 use crate::hub::Connection;
+use crate::metrics::HandshakeFailure;
 use crate::session::Credentials;
-use crate::stats::Metrics;
 
 /// Largest client frame on a namespace endpoint (seed 003's server closes with 1009 above it);
 /// `[limits] max_frame_bytes` does not apply here, a namespace's `max_message_bytes` does.
@@ -114,7 +114,15 @@ impl Connect for NamespaceConnect {
                 )],
             },
             Some(refusal) => {
-                Metrics::inc(&app.metrics().client_errors);
+                let metrics = app.metrics();
+                metrics.client_errors.inc();
+                let reason = match refusal {
+                    Refusal::Unauthorized => {
+                        HandshakeFailure::login_needed(credentials.refused.is_some())
+                    }
+                    Refusal::Forbidden => HandshakeFailure::Forbidden,
+                };
+                metrics.handshake_failures(reason).inc();
                 let message = match (refusal, &credentials.refused) {
                     (Refusal::Unauthorized, Some(err)) => {
                         format!("{err}; this namespace requires a login")
