@@ -76,7 +76,8 @@ pub struct Metrics {
     walkers: HashMap<Arc<str>, WalkerMetrics>,
     uptime: Gauge<f64, AtomicU64>,
     resident_memory: Gauge,
-    /// Messages queued to recipients by the hub (one per recipient of each delivery).
+    /// Frames queued to clients: one per recipient of each delivery, plus replies, errors and
+    /// greetings.
     pub deliveries: Counter,
     /// Bytes waiting in outbound queues now.
     pub outbound_queued_bytes: Gauge,
@@ -239,7 +240,7 @@ impl Metrics {
             deliveries: counter(
                 r,
                 "deliveries",
-                "Messages queued to recipients (one per recipient of each delivery)",
+                "Frames queued to clients: one per recipient of each delivery, plus replies, errors and greetings",
             ),
             client_errors: counter(
                 r,
