@@ -27,6 +27,7 @@ use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, Publisher};
 use crate::presence::{LocalPresence, Presence};
+use crate::readiness::Readiness;
 use crate::store::{AccountStore, StoreError};
 use crate::throttle::AccountThrottles;
 use crate::upstream::Upstreams;
@@ -202,6 +203,7 @@ impl SwitchboardBuilder {
                 sessions: TaskTracker::new(),
                 walker_runs: TaskTracker::new(),
                 draining: AtomicBool::new(false),
+                readiness: Readiness::default(),
                 connections_per_ip: DashMap::new(),
                 account_throttles,
             }),
@@ -267,6 +269,8 @@ pub(crate) struct Shared {
     pub(crate) walker_runs: TaskTracker,
     /// Set once shutdown began: new upgrades are refused.
     pub(crate) draining: AtomicBool,
+    /// Whether a load balancer should send this node new clients (`GET /ready`).
+    pub(crate) readiness: Readiness,
     /// Open WebSockets per peer address, for `limits.max_connections_per_ip`.
     pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
     /// Login and registration attempts per address and per email.
@@ -474,6 +478,11 @@ impl Switchboard {
         }
     }
 
+    /// Whether this node is starting, serving or stopping.
+    pub fn readiness(&self) -> &Readiness {
+        &self.shared.readiness
+    }
+
     pub(crate) fn is_draining(&self) -> bool {
         self.shared.draining.load(Ordering::Acquire)
     }
@@ -482,6 +491,7 @@ impl Switchboard {
     /// `shutdown.walker_grace_secs`, close every socket with 1001, and wait (bounded) for the
     /// close handshakes. Stopping the listener is the caller's job (see [`crate::serve`]).
     pub async fn shutdown(&self) {
+        self.shared.readiness.stopping();
         self.shared.draining.store(true, Ordering::Release);
         let grace = &self.shared.config.shutdown;
         self.shared.walker_runs.close();

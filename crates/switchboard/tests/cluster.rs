@@ -379,7 +379,18 @@ async fn killing_the_backplane_five_times_loses_nothing_after_health_returns(eng
         cluster.wait_health(200, Duration::from_secs(5)).await;
         assert!(restarted.elapsed() <= Duration::from_secs(5));
         assert!(metrics_text(b).await.contains("switchboard_backplane_up 1"));
-        assert_eq!(health(b).await, (200, json!({"status": "ok"})));
+        assert_eq!(
+            health(b).await,
+            (
+                200,
+                json!({
+                    "status": "ok",
+                    "backplane": "up",
+                    "database": "up",
+                    "node_id": b.app.node_id(),
+                })
+            )
+        );
 
         // Up again: a message published on each node reaches the other's old connection.
         let from_a = json!({"round": round, "from": "a"});
