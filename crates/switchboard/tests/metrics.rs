@@ -227,3 +227,30 @@ async fn every_app_counts_its_own_connections() {
         0.0
     );
 }
+
+/// Every `switchboard_...` metric name in `text`, with a histogram's `_bucket` suffix removed.
+fn metric_names_in(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("switchboard_") && word.len() > "switchboard_".len())
+        .map(|word| word.trim_end_matches("_bucket").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_operations_doc_and_the_dashboard_name_exactly_the_exposed_metrics() {
+    let server = TestServer::start().await;
+    let exposed: std::collections::BTreeSet<String> = scrape(&server)
+        .await
+        .samples
+        .iter()
+        .map(|s| s.metric.trim_end_matches("_count").trim_end_matches("_sum"))
+        .map(str::to_string)
+        .collect();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).expect(path);
+    let documented = metric_names_in(&read("docs/operations.md"));
+    assert_eq!(documented, exposed, "docs/operations.md lists another set");
+    let charted = metric_names_in(&read("deploy/grafana/switchboard.json"));
+    let unknown: Vec<_> = charted.difference(&exposed).collect();
+    assert!(unknown.is_empty(), "the dashboard charts {unknown:?}");
+}

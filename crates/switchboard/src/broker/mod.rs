@@ -32,10 +32,10 @@ pub enum Relay {
     /// Handed to the backplane while it was up (or there is no other node to reach).
     Relayed,
     /// The backplane is down: only this node's connections got it. Counted in
-    /// `switchboard_backplane_not_relayed`.
+    /// `switchboard_backplane_not_relayed_total`.
     BackplaneDown,
     /// The outgoing queue was full (the backplane is slower than this node publishes): only this
-    /// node's connections got it. Counted in `switchboard_backplane_dropped`.
+    /// node's connections got it. Counted in `switchboard_backplane_dropped_total`.
     QueueFull,
 }
 

@@ -14,7 +14,7 @@
 //! So the client sees whole frames, then the close frame. A peer that does not read the rest of
 //! the frame or the close frame within the grace has its TCP connection dropped without a close
 //! frame: the only case in which a slow consumer sees an abrupt end (1006), counted in
-//! `slow_consumer_hangups` and logged.
+//! `switchboard_slow_consumer_hangups_total` and logged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
