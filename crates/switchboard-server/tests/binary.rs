@@ -378,6 +378,55 @@ async fn sigterm_closes_every_socket_with_1001_and_exits_cleanly() {
 }
 
 #[tokio::test]
+async fn sigterm_makes_ready_answer_503_for_the_grace_while_the_listener_still_accepts() {
+    let cwd = tempfile::tempdir().unwrap();
+    let config = cwd.path().join("switchboard.toml");
+    std::fs::write(&config, "[shutdown]\nready_grace_ms = 1500\n").unwrap();
+    let server = Server::start(
+        cwd.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let addr = server.addr.clone();
+    let ws = server.ws();
+    let ready = http::get(&addr, "/ready", None).await.unwrap();
+    assert_eq!(
+        (ready.status, &ready.json()["status"]),
+        (200, &json!("ready"))
+    );
+
+    let exit = tokio::task::spawn_blocking(move || server.terminate());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ready = http::get(&addr, "/ready", None).await.unwrap();
+        if ready.status == 503 {
+            assert_eq!(ready.json()["status"], "stopping");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "/ready stayed 200");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Not ready, but the listener still accepts: a load balancer has time to stop sending.
+    let mut late = JacClient::connect(&ws, ConnectOptions::default())
+        .await
+        .expect("accepted during the grace");
+    late.send_json(&json!({"type": "ping"})).await.unwrap();
+    assert_eq!(late.recv_json().await.unwrap(), json!({"type": "pong"}));
+    assert!(exit.await.unwrap().success());
+    assert!(
+        JacClient::connect(&ws, ConnectOptions::default())
+            .await
+            .is_err(),
+        "the listener closed once the process exited"
+    );
+}
+
+#[tokio::test]
 async fn config_file_sets_limits_and_refuses_unknown_keys() {
     let cwd = tempfile::tempdir().unwrap();
     let good = cwd.path().join("good.toml");

@@ -15,7 +15,7 @@ use switchboard::hub::{
     Connection, ConnectionLimits, Delivery, Hub, QueueBounds, Registration, Target,
 };
 use switchboard::identity::Identity;
-use switchboard::stats::Metrics;
+use switchboard::metrics::Metrics;
 
 const CHANNEL: &str = "bench";
 /// Deliveries per connection between queue resets: below the default outbound bound of 1024
@@ -30,8 +30,10 @@ struct Fixture {
 
 impl Fixture {
     fn new(n: usize) -> Self {
+        let encoders = vec![JacDialect.encoder()];
+        let metrics = Metrics::new("bench", encoders.iter().map(|e| e.dialect()), []);
         let hub = Hub::new(
-            vec![JacDialect.encoder()],
+            encoders,
             QueueBounds {
                 messages: 1024,
                 bytes: 1 << 30,
@@ -40,7 +42,7 @@ impl Fixture {
                 total: usize::MAX,
                 per_user: usize::MAX,
             },
-            Arc::new(Metrics::default()),
+            Arc::new(metrics),
         );
         let mut fixture = Self {
             hub,

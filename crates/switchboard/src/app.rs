@@ -24,9 +24,10 @@ use crate::dialect::namespace::{Namespace, NamespaceHandle, NamespaceRegistry};
 use crate::external_token::ExternalTokens;
 use crate::http::api::{ApiKeys, SeenIds};
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
+use crate::metrics::Metrics;
 use crate::notify::{Notifier, Publisher};
 use crate::presence::{LocalPresence, Presence};
-use crate::stats::Metrics;
+use crate::readiness::Readiness;
 use crate::store::{AccountStore, StoreError};
 use crate::throttle::AccountThrottles;
 use crate::upstream::Upstreams;
@@ -152,7 +153,11 @@ impl SwitchboardBuilder {
                 "at most {MAX_DIALECTS} dialects can be registered"
             )));
         }
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(
+            broker.node_id(),
+            dialects.iter().map(|d| d.encoder().dialect()),
+            walkers.names(),
+        ));
         let hub = Arc::new(Hub::new(
             dialects.iter().map(|d| d.encoder()).collect(),
             QueueBounds {
@@ -200,6 +205,7 @@ impl SwitchboardBuilder {
                 sessions: TaskTracker::new(),
                 walker_runs: TaskTracker::new(),
                 draining: AtomicBool::new(false),
+                readiness: Readiness::default(),
                 connections_per_ip: DashMap::new(),
                 account_throttles,
             }),
@@ -265,6 +271,8 @@ pub(crate) struct Shared {
     pub(crate) walker_runs: TaskTracker,
     /// Set once shutdown began: new upgrades are refused.
     pub(crate) draining: AtomicBool,
+    /// Whether a load balancer should send this node new clients (`GET /ready`).
+    pub(crate) readiness: Readiness,
     /// Open WebSockets per peer address, for `limits.max_connections_per_ip`.
     pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
     /// Login and registration attempts per address and per email.
@@ -517,6 +525,11 @@ impl Switchboard {
         }
     }
 
+    /// Whether this node is starting, serving or stopping.
+    pub fn readiness(&self) -> &Readiness {
+        &self.shared.readiness
+    }
+
     pub(crate) fn is_draining(&self) -> bool {
         self.shared.draining.load(Ordering::Acquire)
     }
@@ -525,6 +538,7 @@ impl Switchboard {
     /// `shutdown.walker_grace_secs`, close every socket with 1001, and wait (bounded) for the
     /// close handshakes. Stopping the listener is the caller's job (see [`crate::serve`]).
     pub async fn shutdown(&self) {
+        self.shared.readiness.stopping();
         self.shared.draining.store(true, Ordering::Release);
         let grace = &self.shared.config.shutdown;
         self.shared.walker_runs.close();

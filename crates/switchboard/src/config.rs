@@ -442,6 +442,11 @@ pub struct ShutdownConfig {
     pub walker_grace_secs: u64,
     /// How long to wait for clients to answer the close handshake, in seconds. Default 2.
     pub close_grace_secs: u64,
+    /// After a shutdown signal, how long `GET /ready` answers 503 while the server still
+    /// accepts connections and serves, before it stops listening, in milliseconds: the time a
+    /// load balancer needs to see the node leave (its check interval times its failure
+    /// threshold). Default 0 (stop listening at once).
+    pub ready_grace_ms: u64,
 }
 
 impl Default for ShutdownConfig {
@@ -449,6 +454,7 @@ impl Default for ShutdownConfig {
         Self {
             walker_grace_secs: 10,
             close_grace_secs: 2,
+            ready_grace_ms: 0,
         }
     }
 }
@@ -459,6 +465,9 @@ impl ShutdownConfig {
     }
     pub fn close_grace(&self) -> Duration {
         Duration::from_secs(self.close_grace_secs)
+    }
+    pub fn ready_grace(&self) -> Duration {
+        Duration::from_millis(self.ready_grace_ms)
     }
 }
 

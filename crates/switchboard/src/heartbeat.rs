@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::close_code;
 use crate::config::HeartbeatConfig;
 use crate::hub::Hub;
-use crate::stats::Metrics;
 
 /// Run sweeps until the hub is dropped.
 pub(crate) async fn run(hub: Weak<Hub>, config: HeartbeatConfig) {
@@ -49,7 +48,7 @@ fn sweep(hub: &Hub, interval_ms: u64, timeout_ms: u64) {
         }
     });
     if timed_out > 0 {
-        Metrics::add(&hub.metrics().heartbeat_timeouts, timed_out);
+        hub.metrics().heartbeat_timeouts.inc_by(timed_out);
         tracing::info!(timed_out, "closed silent connections");
     }
 }

@@ -32,8 +32,9 @@
 //! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
 //! - [`rate_limit`]: the per-connection message budget; [`token_bucket`]: the bucket behind it
 //!   and the account throttles.
-//! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
-//! - [`config`]: every setting with its default; [`stats`]: counters.
+//! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence; [`readiness`]:
+//!   whether the node should get new clients (starting, serving, stopping).
+//! - [`config`]: every setting with its default; [`metrics`]: the Prometheus metrics.
 //! - [`close_code`] and [`error_code`]: the two contracts with clients (close codes, error codes).
 //! - [`ids`]: identifier formats; [`json`]: client JSON with field-naming errors.
 //!
@@ -55,13 +56,14 @@ pub mod hub;
 pub mod identity;
 pub mod ids;
 pub mod json;
+pub mod metrics;
 pub mod notify;
 pub mod presence;
 pub mod publish;
 pub mod rate_limit;
+pub mod readiness;
 pub mod session;
 pub mod shutdown;
-pub mod stats;
 pub mod store;
 pub mod throttle;
 pub mod token_bucket;

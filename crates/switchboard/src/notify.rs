@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::broker::{Broker, Relay};
 use crate::hub::{Connection, Delivery, Hub, Target};
-use crate::stats::Metrics;
 
 /// Delivers locally, then forwards through the broker.
 #[derive(Debug)]
@@ -100,7 +99,7 @@ impl Notifier {
             }
             Err(err) => {
                 tracing::error!(%err, "notify_self payload could not be serialized");
-                Metrics::inc(&self.publisher.hub().metrics().client_errors);
+                self.publisher.hub().metrics().client_errors.inc();
             }
         }
     }

@@ -1,5 +1,7 @@
-//! Graceful shutdown: wait for SIGINT or SIGTERM, stop accepting, let in-flight walkers finish
-//! within a deadline, close every socket with 1001 (reconnect), then return.
+//! Graceful shutdown: wait for SIGINT or SIGTERM, answer `GET /ready` with 503 for
+//! `shutdown.ready_grace_ms` while still serving (so a load balancer stops sending first), stop
+//! accepting, let in-flight walkers finish within a deadline, close every socket with 1001
+//! (reconnect), then return.
 
 use std::future::Future;
 use std::time::Duration;
@@ -53,8 +55,23 @@ pub fn signal() -> impl Future<Output = ()> + Send + 'static {
     }
 }
 
+/// Resolves `ready_grace_ms` after `stop` does; meanwhile `GET /ready` answers 503.
+async fn unready_then(app: Switchboard, stop: impl Future<Output = ()>) {
+    stop.await;
+    app.readiness().stopping();
+    let grace = app.config().shutdown.ready_grace();
+    if !grace.is_zero() {
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "not ready; still serving until the load balancer notices"
+        );
+        tokio::time::sleep(grace).await;
+    }
+}
+
 /// Serve `router` (which should include [`crate::http::router`]) on `listener` until `stop`
-/// resolves, then shut down gracefully.
+/// resolves, then shut down gracefully. `GET /ready` answers 200 from the first accept on, and
+/// 503 from `stop` on: for `shutdown.ready_grace_ms` the listener still accepts and serves.
 ///
 /// The accept loop gives every connection `limits.handshake_timeout_ms` to send its request head
 /// (a slow-loris connection is dropped), records the peer address for the per-address connection
@@ -73,7 +90,9 @@ pub async fn serve(
     // HTTP connections (not yet upgraded) and the signal that asks them to finish.
     let connections = TaskTracker::new();
     let closing = CancellationToken::new();
+    let stop = unready_then(app.clone(), stop);
     tokio::pin!(stop);
+    app.readiness().serving();
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut stop => break,

@@ -335,6 +335,16 @@ pub enum Admission {
 }
 
 impl Admission {
+    /// How `/metrics` counts a connection this verdict refuses; `None` when it admits.
+    pub fn handshake_failure(&self) -> Option<crate::metrics::HandshakeFailure> {
+        use crate::metrics::HandshakeFailure;
+        match self {
+            Admission::Allowed => None,
+            Admission::Refused(_) => Some(HandshakeFailure::UpstreamRefused),
+            Admission::Failed(_) => Some(HandshakeFailure::UpstreamFailed),
+        }
+    }
+
     /// Ask `url` whether to admit a connection: POST `request` (it names the namespace or
     /// channel, `"event": "connect"`, and the caller), expect `{"allow": true}` or
     /// `{"allow": false, "reason": "..."}`.

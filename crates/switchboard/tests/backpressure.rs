@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::TestServer;
 use futures_util::StreamExt;
 use serde_json::json;
+use switchboard::metrics::DropReason;
 use switchboard_client::{ConnectOptions, Incoming};
 use tokio::io::AsyncReadExt;
 
@@ -47,17 +48,17 @@ async fn stalled_reader_is_closed_as_slow_consumer_while_others_keep_receiving()
 
     let blob = "x".repeat(8 * 1024);
     let mut published = 0u64;
-    let mut max_queued = 0u64;
+    let mut max_queued = 0i64;
     while published < 20_000 {
         server
             .app
             .notify_channels(&["firehose"], &json!({"seq": published, "blob": blob}));
         published += 1;
-        max_queued = max_queued.max(server.metric(|m| &m.outbound_queued_bytes));
+        max_queued = max_queued.max(server.metric(|m| m.outbound_queued_bytes.get()));
         if published % 8 == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        if server.metric(|m| &m.slow_consumer_closes) > 0 && published > 200 {
+        if server.metric(|m| m.slow_consumer_closes.get()) > 0 && published > 200 {
             break;
         }
     }
@@ -74,16 +75,16 @@ async fn stalled_reader_is_closed_as_slow_consumer_while_others_keep_receiving()
     server.app.notify_channels(&["firehose"], &json!("end"));
 
     assert_eq!(
-        server.metric(|m| &m.slow_consumer_closes),
+        server.metric(|m| m.slow_consumer_closes.get()),
         1,
         "exactly the stalled reader"
     );
-    assert!(server.metric(|m| &m.frames_dropped_slow_consumer) > 0);
+    assert!(server.metric(|m| m.dropped(DropReason::SlowConsumer).get()) > 0);
     let (received, _healthy) = reader.await.expect("reader");
     assert_eq!(received, published, "the healthy reader lost nothing");
     // Two queues of at most QUEUE_BYTES each, never more.
     assert!(
-        max_queued <= 2 * QUEUE_BYTES as u64,
+        max_queued <= 2 * QUEUE_BYTES as i64,
         "queued bytes peaked at {max_queued}"
     );
 
@@ -98,7 +99,7 @@ async fn stalled_reader_is_closed_as_slow_consumer_while_others_keep_receiving()
     assert!(frames < published, "it was cut off before the end");
     // It read nothing for a while, so it either still took the rest of the frame in flight and
     // the close frame within the grace (4008), or it was dropped, and the metric says which.
-    let hangups = server.metric(|m| &m.slow_consumer_hangups);
+    let hangups = server.metric(|m| m.slow_consumer_hangups.get());
     match ending {
         Ok(Incoming::Closed { code, .. }) => {
             assert_eq!(code, Some(4008));
@@ -166,7 +167,7 @@ async fn slow_reader_gets_whole_frames_then_close_4008() {
     let blob = "y".repeat(16 * 1024);
     let mut published = 0u64;
     let guard = std::time::Instant::now() + Duration::from_secs(30);
-    while server.metric(|m| &m.slow_consumer_closes) == 0 {
+    while server.metric(|m| m.slow_consumer_closes.get()) == 0 {
         assert!(
             std::time::Instant::now() < guard,
             "the queue never overflowed"
@@ -185,8 +186,8 @@ async fn slow_reader_gets_whole_frames_then_close_4008() {
         .expect("reader");
     assert_eq!(code, 4008, "after {frames} whole frames");
     assert!(frames < published, "it was cut off before the end");
-    assert_eq!(server.metric(|m| &m.slow_consumer_closes), 1);
-    assert_eq!(server.metric(|m| &m.slow_consumer_hangups), 0);
+    assert_eq!(server.metric(|m| m.slow_consumer_closes.get()), 1);
+    assert_eq!(server.metric(|m| m.slow_consumer_hangups.get()), 0);
 }
 
 /// A hand-made WebSocket client with a small receive buffer, parsing server frames itself.

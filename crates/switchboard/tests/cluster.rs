@@ -183,7 +183,7 @@ async fn a_node_without_members_gets_none_of_a_channel(engine: Engine) {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
-    let received = |node: &TestServer| node.metric(|m| &m.backplane_received);
+    let received = |node: &TestServer| node.metric(|m| m.backplane_received.get());
     let mut on_a = connect(a, &["quiet"]).await;
     let mut bystander = connect(b, &["elsewhere"]).await;
     for n in 0..20 {
@@ -328,12 +328,12 @@ async fn killing_the_backplane_five_times_loses_nothing_after_health_returns(eng
         assert!(metrics_text(a).await.contains("switchboard_backplane_up 0"));
 
         // Down: each node still serves its own clients, and says a send was not relayed.
-        let not_relayed = a.metric(|m| &m.backplane_not_relayed);
+        let not_relayed = a.metric(|m| m.backplane_not_relayed.get());
         assert_eq!(
             a.app.notify_channels(&["live"], &json!({"down": round})),
             Relay::BackplaneDown
         );
-        assert!(a.metric(|m| &m.backplane_not_relayed) > not_relayed);
+        assert!(a.metric(|m| m.backplane_not_relayed.get()) > not_relayed);
         wait_for(&mut on_a, &json!({"down": round})).await;
         on_b.send_json(&json!({"type": "ping"})).await.unwrap();
         wait_for(&mut on_b, &json!({"type": "pong"})).await;
@@ -343,7 +343,18 @@ async fn killing_the_backplane_five_times_loses_nothing_after_health_returns(eng
         cluster.wait_health(200, Duration::from_secs(5)).await;
         assert!(restarted.elapsed() <= Duration::from_secs(5));
         assert!(metrics_text(b).await.contains("switchboard_backplane_up 1"));
-        assert_eq!(health(b).await, (200, json!({"status": "ok"})));
+        assert_eq!(
+            health(b).await,
+            (
+                200,
+                json!({
+                    "status": "ok",
+                    "backplane": "up",
+                    "database": "up",
+                    "node_id": b.app.node_id(),
+                })
+            )
+        );
 
         // Up again: a message published on each node reaches the other's old connection.
         let from_a = json!({"round": round, "from": "a"});
@@ -365,7 +376,7 @@ async fn killing_the_backplane_five_times_loses_nothing_after_health_returns(eng
         wait_for(&mut on_a, &json!({"up": round})).await;
     }
     traffic.abort();
-    assert!(a.metric(|m| &m.backplane_reconnects) >= 5);
+    assert!(a.metric(|m| m.backplane_reconnects.get()) >= 5);
     cluster.stop().await;
 }
 
@@ -487,7 +498,8 @@ async fn a_hung_backplane_bounds_the_queue_and_counts_every_loss(engine: Engine)
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let counted = a.metric(|m| &m.backplane_dropped) + a.metric(|m| &m.backplane_not_relayed);
+    let counted =
+        a.metric(|m| m.backplane_dropped.get()) + a.metric(|m| m.backplane_not_relayed.get());
     assert!(
         counted >= refused,
         "{counted} counted, {refused} refused of {published}"

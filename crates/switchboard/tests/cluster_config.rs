@@ -43,7 +43,15 @@ async fn a_single_node_is_healthy_and_relays_trivially() {
     let server = TestServer::start().await;
     let (status, body) = health(&server).await;
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"status": "ok"}));
+    assert_eq!(
+        body,
+        json!({
+            "status": "ok",
+            "backplane": "none",
+            "database": "up",
+            "node_id": server.app.node_id(),
+        })
+    );
     assert_eq!(server.app.broadcast(&json!({"x": 1})), Relay::Relayed);
     assert!(
         metrics_text(&server)
@@ -69,12 +77,13 @@ async fn an_unreachable_backplane_reports_degraded_and_not_relayed() {
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["status"], "degraded");
         assert_eq!(body["backplane"], "down");
+        assert_eq!(body["database"], "up");
         assert!(body["node_id"].as_str().is_some_and(|id| !id.is_empty()));
         assert_eq!(
             server.app.notify_channels(&["room"], &json!({"x": 1})),
             Relay::BackplaneDown
         );
-        assert_eq!(server.metric(|m| &m.backplane_not_relayed), 1);
+        assert_eq!(server.metric(|m| m.backplane_not_relayed.get()), 1);
         let mut client = server.connect().await;
         common::assert_alive(&mut client).await;
     }

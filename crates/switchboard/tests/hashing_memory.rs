@@ -125,7 +125,7 @@ async fn a_login_burst_for_unknown_emails_stays_within_the_hashing_memory_budget
     // The server still answers normally.
     server.user("after-burst@example.com").await;
     assert_eq!(
-        server.metric(|m| &m.hashing_refused),
+        server.metric(|m| m.hashing_refused.get()),
         busy as u64,
         "every 503 is counted"
     );

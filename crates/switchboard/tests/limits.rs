@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{TestServer, assert_alive, assert_error};
 use serde_json::json;
+use switchboard::metrics::HandshakeFailure;
 use switchboard_client::{ClientError, ConnectOptions, JacClient, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -80,7 +81,7 @@ async fn messages_over_the_rate_get_a_retry_hint_and_abuse_closes_with_1008() {
         }
     };
     assert_eq!(closed, Some(1008));
-    assert_eq!(server.metric(|m| &m.rate_limit_closes), 1);
+    assert_eq!(server.metric(|m| m.rate_limit_closes.get()), 1);
     // Others are fine.
     let mut other = server.connect().await;
     assert_alive(&mut other).await;
@@ -133,7 +134,12 @@ async fn per_address_limit_closes_with_1013_and_releases_on_close() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(admitted, "the closed connection's slot was released");
-    assert!(server.metric(|m| &m.connections_refused_limit) >= 1);
+    assert!(
+        server.metric(|m| m
+            .handshake_failures(HandshakeFailure::ConnectionLimit)
+            .get())
+            >= 1
+    );
 }
 
 #[tokio::test]
@@ -170,7 +176,7 @@ async fn per_user_limit_holds_for_change_user() {
     assert_eq!(again["data"]["client_id"], public_info.client_id.as_str());
     assert_eq!(again["data"]["root_id"], public_info.root_id.as_str());
     assert_alive(&mut public).await;
-    assert!(server.metric(|m| &m.connections_refused_limit) >= 1);
+    assert!(server.metric(|m| m.user_switches_refused.get()) >= 1);
 
     // The user's own connection may re-authenticate as itself, and once it is gone the switch
     // is allowed.
@@ -217,7 +223,10 @@ async fn foreign_browser_origins_are_refused_with_403() {
     .unwrap();
     assert_eq!(refused.status, 403);
     assert_eq!(refused.json()["code"], "origin_not_allowed");
-    assert_eq!(server.metric(|m| &m.origins_refused), 1);
+    assert_eq!(
+        server.metric(|m| m.handshake_failures(HandshakeFailure::OriginRefused).get()),
+        1
+    );
 
     // Same origin (the page the server itself serves) and non-browser clients are fine.
     let same = ConnectOptions {

@@ -3,15 +3,16 @@
 //! refusal and every bad input.
 
 mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use switchboard::metrics::DropReason;
 
 use common::{TestServer, read_http_response, upgrade_request};
 use serde_json::{Value, json};
 use switchboard::dialect::namespace::{
     HookError, Namespace, NamespaceHandle, NamespaceLimits, NamespaceStatus, Relay,
 };
+
 use switchboard_client::{ClientError, Incoming, NamespaceClient, NamespaceOptions, http};
 use tokio::io::AsyncWriteExt;
 
@@ -488,7 +489,7 @@ async fn over_the_rate_the_first_of_a_burst_and_each_request_get_429() {
     assert_eq!(stats.messages, 5);
     assert_eq!(stats.messages_rate_limited, 5);
     assert_eq!(
-        server.metric(|m| &m.messages_rate_limited),
+        server.metric(|m| m.dropped(DropReason::RateLimited).get()),
         5,
         "in /metrics too"
     );

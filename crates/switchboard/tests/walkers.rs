@@ -234,7 +234,7 @@ async fn rest_post_walker_runs_with_the_context_as_body() {
 
     // notify_self is a no-op over REST: nothing is delivered, to anyone.
     let mut bystander = server.connect().await;
-    let delivered_before = server.metric(|m| &m.frames_delivered);
+    let delivered_before = server.metric(|m| m.deliveries.get());
     let notified = http::post_json(&server.addr, "/walker/notify_all_ways", &json!({}), None)
         .await
         .unwrap();
@@ -244,7 +244,7 @@ async fn rest_post_walker_runs_with_the_context_as_body() {
         json!({"status": 200, "reports": ["notified"]})
     );
     assert_eq!(
-        server.metric(|m| &m.frames_delivered),
+        server.metric(|m| m.deliveries.get()),
         delivered_before,
         "notify_self over REST queued a frame"
     );

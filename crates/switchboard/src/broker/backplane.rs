@@ -19,8 +19,9 @@ use super::roster::{ALIVE_EVERY, ASK_TIMEOUT, Roster};
 use super::wire::{self, NodeFigures, Received, Subjects, UserChange};
 use super::{Inbound, Relay};
 use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
+use crate::metrics::Metrics;
 use crate::presence::Member;
-use crate::stats::Metrics;
+use prometheus_client::metrics::counter::Counter;
 
 /// Most sends waiting for the writer; past this, publishing reports [`Relay::QueueFull`].
 pub const QUEUE_MESSAGES: usize = 16_384;
@@ -126,9 +127,9 @@ impl Backplane {
         self.inbound.get().map(|(_, metrics)| &**metrics)
     }
 
-    fn count(&self, counter: impl Fn(&Metrics) -> &AtomicU64, n: u64) {
+    fn count(&self, counter: impl Fn(&Metrics) -> &Counter, n: u64) {
         if let Some(metrics) = self.metrics() {
-            Metrics::add(counter(metrics), n);
+            counter(metrics).inc_by(n);
         }
     }
 
@@ -160,9 +161,7 @@ impl Backplane {
 
     fn report_state(&self) {
         if let Some(metrics) = self.metrics() {
-            metrics
-                .backplane_up
-                .store(u64::from(self.is_up()), Ordering::Relaxed);
+            metrics.backplane_up.set(i64::from(self.is_up()));
         }
     }
 
@@ -369,7 +368,7 @@ impl Backplane {
                 return;
             }
             Err(err) => {
-                Metrics::inc(&metrics.backplane_malformed);
+                metrics.backplane_malformed.inc();
                 tracing::warn!(%err, "unreadable message from the backplane");
                 return;
             }
@@ -384,7 +383,7 @@ impl Backplane {
         {
             return;
         }
-        Metrics::inc(&metrics.backplane_received);
+        metrics.backplane_received.inc();
         inbound.deliver(&message.origin, &message.target, &message.delivery);
     }
 
@@ -477,8 +476,8 @@ mod tests {
             Relay::QueueFull
         );
         let metrics = node.hub.metrics();
-        assert_eq!(Metrics::get(&metrics.backplane_not_relayed), 1);
-        assert_eq!(Metrics::get(&metrics.backplane_dropped), 1);
+        assert_eq!(metrics.backplane_not_relayed.get(), 1);
+        assert_eq!(metrics.backplane_dropped.get(), 1);
     }
 
     #[test]
@@ -494,7 +493,7 @@ mod tests {
         backplane.receive(wire::encode("b", 6, &target, &delivery("\"own\"")));
         backplane.receive(Bytes::from_static(b"\x01garbage"));
         assert_eq!(frames(&member), vec!["\"once\""]);
-        assert_eq!(Metrics::get(&node.hub.metrics().backplane_malformed), 1);
+        assert_eq!(node.hub.metrics().backplane_malformed.get(), 1);
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub mod wire;
 use std::sync::{Arc, Weak};
 
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
+use crate::metrics::Metrics;
 use crate::presence::{Member, Presence};
-use crate::stats::Metrics;
 pub use wire::{DisconnectTarget, NodeFigures, UserChange};
 
 /// What became of a send's copies for other nodes. The local delivery happened either way.
@@ -34,10 +34,10 @@ pub enum Relay {
     /// Handed to the backplane while it was up (or there is no other node to reach).
     Relayed,
     /// The backplane is down: only this node's connections got it. Counted in
-    /// `switchboard_backplane_not_relayed`.
+    /// `switchboard_backplane_not_relayed_total`.
     BackplaneDown,
     /// The outgoing queue was full (the backplane is slower than this node publishes): only this
-    /// node's connections got it. Counted in `switchboard_backplane_dropped`.
+    /// node's connections got it. Counted in `switchboard_backplane_dropped_total`.
     QueueFull,
 }
 

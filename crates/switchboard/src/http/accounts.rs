@@ -19,7 +19,6 @@ use crate::accounts::{AccountError, normalize_email};
 use crate::app::Switchboard;
 use crate::session::admission::peer_ip;
 use crate::session::credentials::TOKEN_COOKIE;
-use crate::stats::Metrics;
 use crate::store::UserRecord;
 use crate::throttle::address_key;
 
@@ -145,7 +144,7 @@ fn is_https(headers: &HeaderMap) -> bool {
 /// 429 `too_many_attempts` with `Retry-After` when a throttle refused, counted.
 fn throttled(app: &Switchboard, verdict: Result<(), Duration>) -> Result<(), ApiError> {
     verdict.map_err(|wait| {
-        Metrics::inc(&app.metrics().account_attempts_throttled);
+        app.metrics().account_attempts_throttled.inc();
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -203,7 +202,7 @@ pub async fn revoke(
 /// The HTTP answer to a refused account operation, counting refusals for lack of capacity.
 fn counted(app: &Switchboard, err: AccountError) -> ApiError {
     if matches!(err, AccountError::Busy) {
-        Metrics::inc(&app.metrics().hashing_refused);
+        app.metrics().hashing_refused.inc();
     }
     err.into()
 }

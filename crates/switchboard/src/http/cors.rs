@@ -17,7 +17,6 @@ use http::{HeaderValue, Method, StatusCode, header};
 use super::error::ApiError;
 use crate::app::Switchboard;
 use crate::session::admission::{is_listed, is_same_origin};
-use crate::stats::Metrics;
 
 const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
 const ALLOWED_HEADERS: &str = "Authorization, Content-Type";
@@ -32,7 +31,7 @@ pub async fn cors(State(app): State<Switchboard>, request: Request<Body>, next: 
     let same_origin = is_same_origin(origin_text, request.headers());
     let listed = is_listed(origin_text, &app.config().http.cors_origins);
     if !same_origin && !listed {
-        Metrics::inc(&app.metrics().origins_refused);
+        app.metrics().cors_refused.inc();
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "origin_not_allowed",

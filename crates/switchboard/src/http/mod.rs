@@ -1,5 +1,5 @@
-//! The HTTP surface: every dialect's routes, REST walkers, accounts and metrics, as one axum
-//! [`axum::Router`] an app can serve alone or merge into its own.
+//! The HTTP surface: every dialect's routes, REST walkers, accounts, metrics and probes, as one
+//! axum [`axum::Router`] an app can serve alone or merge into its own.
 
 mod accounts;
 pub(crate) mod api;
@@ -7,6 +7,7 @@ mod body;
 mod cors;
 mod echo;
 mod error;
+mod probes;
 pub(crate) mod upgrade;
 mod walkers;
 
@@ -52,38 +53,18 @@ pub fn router(app: Switchboard) -> Router {
         .merge(backend)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/health", get(health))
+        .route("/health", get(probes::health))
+        .route("/ready", get(probes::ready))
         .fallback(not_found)
         .with_state(app)
 }
 
-async fn metrics(State(app): State<Switchboard>) -> String {
-    let mut text = app.metrics().render();
-    text.push_str("# TYPE switchboard_node_info gauge\n");
-    text.push_str(&format!(
-        "switchboard_node_info{{node_id={}}} 1\n",
-        serde_json::Value::from(app.node_id())
-    ));
-    text
-}
-
-/// 200 `{"status":"ok"}` while this node can reach the others (or has none); 503
-/// `{"status":"degraded","backplane":"down","node_id":...}` while its backplane link is down. It
-/// keeps serving its own connections either way; a load balancer's readiness check can use it.
-async fn health(State(app): State<Switchboard>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if app.backplane_up() == Some(false) {
-        return (
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "status": "degraded",
-                "backplane": "down",
-                "node_id": app.node_id(),
-            })),
-        )
-            .into_response();
-    }
-    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+/// Every metric in the Prometheus text format.
+async fn metrics(State(app): State<Switchboard>) -> impl axum::response::IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        app.metrics().render(),
+    )
 }
 
 async fn not_found() -> ApiError {

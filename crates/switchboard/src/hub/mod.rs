@@ -45,7 +45,7 @@ pub use target::Target;
 
 use crate::close_code::{self, CloseCode};
 use crate::identity::{Identity, user_id_of_address};
-use crate::stats::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use client_slot::ClientSlot;
 use delivery::FrameCache;
 
@@ -126,6 +126,10 @@ impl Hub {
         metrics: Arc<Metrics>,
     ) -> Self {
         assert!(encoders.len() <= MAX_DIALECTS, "too many dialects");
+        assert!(
+            metrics.dialect_count() >= encoders.len(),
+            "the metrics must know every dialect"
+        );
         Self {
             epoch: Instant::now(),
             next_key: AtomicU64::new(1),
@@ -228,8 +232,9 @@ impl Hub {
         for channel in channels {
             self.subscribe(&conn, channel);
         }
-        Metrics::inc(&self.metrics.connections_open);
-        Metrics::inc(&self.metrics.connections_total);
+        let counters = self.metrics.dialect(conn.dialect());
+        counters.connections.inc();
+        counters.accepted.inc();
         Ok(conn)
     }
 
@@ -261,11 +266,11 @@ impl Hub {
         for channel in channels {
             self.leave_channel(&channel, conn);
         }
-        let leftover = conn.outbound.drain().bytes as u64;
-        Metrics::sub(&self.metrics.outbound_queued_bytes, leftover);
+        let leftover = conn.outbound.drain().bytes as i64;
+        self.metrics.outbound_queued_bytes.dec_by(leftover);
         if removed {
             self.admitted.fetch_sub(1, Ordering::AcqRel);
-            Metrics::sub(&self.metrics.connections_open, 1);
+            self.metrics.dialect(conn.dialect()).connections.dec();
         }
     }
 
@@ -453,14 +458,16 @@ impl Hub {
                 true
             }
             PushOutcome::Overflowed { dropped, bytes } => {
-                Metrics::inc(&self.metrics.slow_consumer_closes);
-                Metrics::add(&self.metrics.frames_dropped_slow_consumer, dropped as u64);
-                Metrics::sub(&self.metrics.outbound_queued_bytes, bytes as u64);
+                self.metrics.slow_consumer_closes.inc();
+                self.metrics
+                    .dropped(DropReason::SlowConsumer)
+                    .inc_by(dropped as u64);
+                self.metrics.outbound_queued_bytes.dec_by(bytes as i64);
                 tracing::warn!(client_id = %conn.client_id(), dropped, "slow consumer closed");
                 false
             }
             PushOutcome::Closing => {
-                Metrics::inc(&self.metrics.deliveries_to_closed);
+                self.metrics.dropped(DropReason::RecipientClosed).inc();
                 false
             }
         }
@@ -558,8 +565,8 @@ struct Tally {
 impl Tally {
     fn record(self, metrics: &Metrics) {
         if self.frames > 0 {
-            Metrics::add(&metrics.frames_delivered, self.frames);
-            Metrics::add(&metrics.outbound_queued_bytes, self.bytes);
+            metrics.deliveries.inc_by(self.frames);
+            metrics.outbound_queued_bytes.inc_by(self.bytes as i64);
         }
     }
 }

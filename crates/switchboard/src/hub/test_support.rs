@@ -10,7 +10,7 @@ use super::{
 use crate::broker::{Broker, Inbound};
 use crate::hub::Connection;
 use crate::identity::Identity;
-use crate::stats::Metrics;
+use crate::metrics::Metrics;
 
 /// Sends the payload as the whole frame (like Jac Cloud).
 #[derive(Debug)]
@@ -48,14 +48,25 @@ impl FrameEncoder for NamesChannel {
 }
 
 pub(crate) fn hub(limits: ConnectionLimits) -> Arc<Hub> {
+    let encoders: Vec<Arc<dyn FrameEncoder>> = vec![Arc::new(Verbatim), Arc::new(NamesChannel)];
+    let metrics = metrics_for(&encoders);
     Arc::new(Hub::new(
-        vec![Arc::new(Verbatim), Arc::new(NamesChannel)],
+        encoders,
         QueueBounds {
             messages: 1000,
             bytes: 1 << 20,
         },
         limits,
-        Arc::new(Metrics::default()),
+        metrics,
+    ))
+}
+
+/// Metrics for a hub of `encoders`, with no walkers.
+pub(crate) fn metrics_for(encoders: &[Arc<dyn FrameEncoder>]) -> Arc<Metrics> {
+    Arc::new(Metrics::new(
+        "test-node",
+        encoders.iter().map(|e| e.dialect()),
+        [],
     ))
 }
 

@@ -3,10 +3,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::test_support::{UNLIMITED, Verbatim, connect, frames, hub};
+use super::test_support::{UNLIMITED, Verbatim, connect, frames, hub, metrics_for};
 use super::*;
 use crate::identity::Identity;
-use crate::stats::Metrics;
 
 fn delivery(payload: &str) -> Delivery {
     Delivery::from_raw_json(Bytes::copy_from_slice(payload.as_bytes()))
@@ -222,7 +221,7 @@ fn metrics_count_every_recipient_of_a_fanout() {
     hub.deliver(&Target::Channels(vec!["r".into()]), &delivery("1234"));
     let rendered = hub.metrics().render();
     assert!(
-        rendered.contains("switchboard_frames_delivered 4"),
+        rendered.contains("switchboard_deliveries_total 4"),
         "{rendered}"
     );
     assert!(
@@ -254,14 +253,16 @@ impl FrameEncoder for Mine {
 
 #[test]
 fn a_delivery_for_one_dialect_reaches_no_other_and_named_clients_are_skipped() {
+    let encoders: Vec<Arc<dyn FrameEncoder>> = vec![Arc::new(Verbatim), Arc::new(Mine)];
+    let metrics = metrics_for(&encoders);
     let hub = Arc::new(Hub::new(
-        vec![Arc::new(Verbatim), Arc::new(Mine)],
+        encoders,
         QueueBounds {
             messages: 100,
             bytes: 1 << 20,
         },
         UNLIMITED,
-        Arc::new(Metrics::default()),
+        metrics,
     ));
     let other = connect(&hub, 0, Identity::public(), &["room"]);
     let mine = connect(&hub, 1, Identity::public(), &["room"]);

@@ -10,7 +10,7 @@ use http::{HeaderMap, Request, StatusCode, header};
 use crate::app::Switchboard;
 use crate::close_code::{self, CloseCode};
 use crate::http::ApiError;
-use crate::stats::Metrics;
+use crate::metrics::HandshakeFailure;
 
 /// Refuse a browser upgrade from an origin that is neither the server's own nor allowed.
 pub fn check_origin(app: &Switchboard, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -21,7 +21,6 @@ pub fn check_origin(app: &Switchboard, headers: &HeaderMap) -> Result<(), ApiErr
     if is_same_origin(origin, headers) || is_listed(origin, &app.config().allowed_origins) {
         return Ok(());
     }
-    Metrics::inc(&app.metrics().origins_refused);
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         "origin_not_allowed",
@@ -95,7 +94,9 @@ pub fn address_slot(
     let mut count = app.shared.connections_per_ip.entry(ip).or_insert(0);
     if *count >= app.config().limits.max_connections_per_ip {
         drop(count);
-        Metrics::inc(&app.metrics().connections_refused_limit);
+        app.metrics()
+            .handshake_failures(HandshakeFailure::ConnectionLimit)
+            .inc();
         return Err(close_code::TOO_MANY_FROM_ADDRESS);
     }
     *count += 1;

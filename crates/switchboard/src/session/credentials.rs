@@ -14,7 +14,6 @@ use crate::app::Switchboard;
 use crate::auth::AuthError;
 use crate::http::ApiError;
 use crate::identity::Identity;
-use crate::stats::Metrics;
 
 /// The cookie `/user/login` sets for browsers on the same origin.
 pub const TOKEN_COOKIE: &str = "switchboard_token";
@@ -66,7 +65,7 @@ pub async fn resolve(app: &Switchboard, token: Option<&str>) -> Credentials {
             refused: None,
         },
         Err(err) => {
-            Metrics::inc(&app.metrics().tokens_refused);
+            app.metrics().tokens_refused.inc();
             Credentials {
                 identity: Identity::public(),
                 refused: Some(err),

@@ -14,7 +14,7 @@
 //! So the client sees whole frames, then the close frame. A peer that does not read the rest of
 //! the frame or the close frame within the grace has its TCP connection dropped without a close
 //! frame: the only case in which a slow consumer sees an abrupt end (1006), counted in
-//! `slow_consumer_hangups` and logged.
+//! `switchboard_slow_consumer_hangups_total` and logged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +25,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::close_code::{self, CloseCode};
 use crate::dialect::Session;
 use crate::hub::{Batch, Connection, Hub};
+use crate::metrics::{DropReason, Metrics};
 use crate::rate_limit::{MessageBudget, Verdict};
-use crate::stats::Metrics;
 use crate::ws::{Message, ReadEnd, Written, WsStream};
 
 /// Run `socket` for `conn` until either side closes, then unregister it from `hub`. A close
@@ -45,6 +45,7 @@ pub async fn drive<S, H>(
     H: Session,
 {
     let metrics = hub.metrics().clone();
+    let counters = metrics.dialect(conn.dialect());
     let close = loop {
         if socket.has_queued_control() {
             // A pong the reader queued; it goes out with the next batch.
@@ -53,10 +54,12 @@ pub async fn drive<S, H>(
         tokio::select! {
             () = conn.outbound.ready() => {
                 let batch = conn.outbound.drain();
-                Metrics::sub(&metrics.outbound_queued_bytes, batch.bytes as u64);
+                metrics.outbound_queued_bytes.dec_by(batch.bytes as i64);
                 if !batch.frames.is_empty() || batch.ping || socket.has_queued_control() {
                     match write_batch(&mut socket, &conn, &batch, slow_consumer_grace).await {
-                        BatchOutcome::Written => {}
+                        BatchOutcome::Written => {
+                            counters.sent.inc_by(batch.frames.len() as u64);
+                        }
                         BatchOutcome::Failed => break Ending::Hangup,
                         BatchOutcome::Overflowed => break Ending::Close(close_code::SLOW_CONSUMER, None),
                         BatchOutcome::Stuck => break Ending::SlowConsumerHangup,
@@ -77,21 +80,21 @@ pub async fn drive<S, H>(
                         break Ending::Finish;
                     }
                 };
-                Metrics::inc(&metrics.frames_received);
                 conn.mark_seen(hub.now_ms());
                 // Pings (answered by the stream) and pongs only count as signs of life.
                 let (Message::Text(_) | Message::Binary(_)) = &message else {
                     continue;
                 };
+                counters.received.inc();
                 match budget.check(Instant::now()) {
                     Verdict::Allowed => {}
                     Verdict::Refused { retry_after_ms } => {
-                        Metrics::inc(&metrics.messages_rate_limited);
+                        metrics.dropped(DropReason::RateLimited).inc();
                         handler.on_rate_limited(message.as_text(), retry_after_ms);
                         continue;
                     }
                     Verdict::Abusive => {
-                        Metrics::inc(&metrics.rate_limit_closes);
+                        metrics.rate_limit_closes.inc();
                         break Ending::Close(close_code::POLICY_VIOLATION, None);
                     }
                 }
@@ -174,7 +177,7 @@ async fn close_socket<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Count and log a slow consumer dropped without its 4008 close frame.
 fn slow_consumer_hangup(metrics: &Metrics, conn: &Connection, unread: &str) {
-    Metrics::inc(&metrics.slow_consumer_hangups);
+    metrics.slow_consumer_hangups.inc();
     tracing::warn!(
         client_id = %conn.client_id(),
         "slow consumer did not read {unread} within the grace period; TCP connection dropped \

@@ -29,8 +29,8 @@ use crate::dialect::{Connect, Opening};
 use crate::http::ApiError;
 use crate::http::upgrade::{PendingUpgrade, ServerSocket};
 use crate::hub::{Connection, DialectId, RegisterError, Registration};
+use crate::metrics::HandshakeFailure;
 use crate::rate_limit::MessageBudget;
-use crate::stats::Metrics;
 use crate::ws::WsStream;
 use admission::AddressSlot;
 
@@ -53,15 +53,26 @@ async fn upgrade<C: Connect>(
     mut request: Request<Body>,
 ) -> Result<Response, ApiError> {
     if app.is_draining() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is shutting down",
+        return Err(refused(&app, HandshakeFailure::ShuttingDown)(
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
+            ),
         ));
     }
-    let mut params = connect.params(&app, &request)?;
-    let pending = PendingUpgrade::from_request(&mut request)?;
-    admission::check_origin(&app, request.headers())?;
+    let mut params = connect.params(&app, &request).map_err(|err| {
+        let reason = if err.code == crate::error_code::NOT_FOUND {
+            HandshakeFailure::UnknownNamespace
+        } else {
+            HandshakeFailure::InvalidRequest
+        };
+        refused(&app, reason)(err)
+    })?;
+    let pending = PendingUpgrade::from_request(&mut request)
+        .map_err(refused(&app, HandshakeFailure::NotWebSocket))?;
+    admission::check_origin(&app, request.headers())
+        .map_err(refused(&app, HandshakeFailure::OriginRefused))?;
     let peer_ip = admission::peer_ip(&request);
     let credentials = credentials::lenient(&app, request.headers(), request.uri()).await;
     let address = admission::address_slot(&app, peer_ip);
@@ -91,6 +102,14 @@ async fn upgrade<C: Connect>(
         }
     });
     Ok(response)
+}
+
+/// Count a handshake refused for `reason`, passing its error on.
+fn refused(app: &Switchboard, reason: HandshakeFailure) -> impl FnOnce(ApiError) -> ApiError + '_ {
+    move |err| {
+        app.metrics().handshake_failures(reason).inc();
+        err
+    }
 }
 
 /// Everything decided before the upgrade, waiting for the socket.
@@ -158,7 +177,9 @@ impl<C: Connect> Connecting<C> {
         let conn = match registered {
             Ok(conn) => conn,
             Err(RegisterError::Full(code)) => {
-                Metrics::inc(&app.metrics().connections_refused_limit);
+                app.metrics()
+                    .handshake_failures(HandshakeFailure::ConnectionLimit)
+                    .inc();
                 return Err(Some(code));
             }
             Err(RegisterError::ClientIdInUse) => {

@@ -152,6 +152,12 @@ impl AccountStore {
         Ok(())
     }
 
+    /// Whether the database answers: one `SELECT 1` (the health check).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         let result = sqlx::query(
             "INSERT INTO users (id, email, username, password_hash, root_id, token_version,

@@ -5,6 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::FutureExt;
 use serde_json::value::RawValue;
@@ -14,7 +15,6 @@ use crate::app::Switchboard;
 use crate::hub::{Connection, WalkerPermit};
 use crate::identity::Identity;
 use crate::notify::Notifier;
-use crate::stats::Metrics;
 
 /// A call that passed every check and holds its permit; run it with [`Admitted::run`].
 #[derive(Debug)]
@@ -36,7 +36,9 @@ pub fn admit(
     origin: Option<&Arc<Connection>>,
 ) -> Result<Admitted, InvokeError> {
     let refused = |err: InvokeError| {
-        Metrics::inc(&app.metrics().client_errors);
+        let metrics = app.metrics();
+        metrics.client_errors.inc();
+        metrics.walker_refused(name);
         err
     };
     if app.is_draining() {
@@ -76,10 +78,10 @@ impl Admitted {
         context: &RawValue,
     ) -> impl Future<Output = Result<Reports, InvokeError>> + Send + 'static {
         let metrics = self.app.metrics().clone();
-        Metrics::inc(&metrics.walker_calls);
         let notifier = Notifier::new(self.app.shared.publisher.clone(), self.origin.clone());
         let body = self.walker.run(context, self.caller.clone(), notifier);
         async move {
+            let started = Instant::now();
             let result = AssertUnwindSafe(body)
                 .catch_unwind()
                 .await
@@ -88,10 +90,10 @@ impl Admitted {
                         "walker panicked",
                     )))
                 });
-            drop(self);
-            if result.is_err() {
-                Metrics::inc(&metrics.walker_failures);
+            if let Some(walker) = metrics.walker(self.walker.name()) {
+                walker.finished(result.is_ok(), started.elapsed());
             }
+            drop(self);
             result
         }
     }

@@ -240,11 +240,9 @@ impl TestServer {
         )
     }
 
-    pub fn metric(
-        &self,
-        pick: impl Fn(&switchboard::stats::Metrics) -> &std::sync::atomic::AtomicU64,
-    ) -> u64 {
-        switchboard::stats::Metrics::get(pick(self.app.metrics()))
+    /// Read one figure of the app's metrics, e.g. `server.metric(|m| m.client_errors.get())`.
+    pub fn metric<T>(&self, read: impl Fn(&switchboard::metrics::Metrics) -> T) -> T {
+        read(self.app.metrics())
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::Request;
 
+use super::rules::Refusal;
 use super::session::ChannelSession;
 use super::{ChannelState, Metadata, frames, is_valid_channel_name};
 use crate::app::Switchboard;
@@ -19,8 +20,8 @@ use crate::dialect::{Connect, Opening};
 use crate::error_code;
 use crate::http::ApiError;
 use crate::hub::Connection;
+use crate::metrics::HandshakeFailure;
 use crate::session::Credentials;
-use crate::stats::Metrics;
 use crate::upstream::{self, Admission};
 
 /// Most metadata entries (query parameters besides `auth`).
@@ -121,12 +122,24 @@ impl Connect for ChannelConnect {
             Ok(()) => match upstream_refusal(&params.admission, &params.channel) {
                 None => (vec![params.channel.clone()], Vec::new()),
                 Some(frame) => {
-                    Metrics::inc(&app.metrics().client_errors);
+                    let metrics = app.metrics();
+                    metrics.client_errors.inc();
+                    if let Some(reason) = params.admission.handshake_failure() {
+                        metrics.handshake_failures(reason).inc();
+                    }
                     (Vec::new(), vec![frame])
                 }
             },
             Err(refusal) => {
-                Metrics::inc(&app.metrics().client_errors);
+                let metrics = app.metrics();
+                metrics.client_errors.inc();
+                let reason = match refusal {
+                    Refusal::AuthRequired => {
+                        HandshakeFailure::login_needed(credentials.refused.is_some())
+                    }
+                    Refusal::MissingRole(_) => HandshakeFailure::Forbidden,
+                };
+                metrics.handshake_failures(reason).inc();
                 let mut message = refusal.message(&params.channel);
                 if let Some(err) = &credentials.refused {
                     message.push_str(&format!(" (the token presented was refused: {err})"));

@@ -31,7 +31,6 @@ use crate::app::Switchboard;
 use crate::dialect::Dialect;
 use crate::hub::{Connection, DialectId, FrameEncoder};
 use crate::identity::Identity;
-use crate::stats::Metrics;
 use rules::ChannelRules;
 
 /// The dialect's name, also the audience of its presence deliveries.
@@ -143,7 +142,7 @@ impl Dialect for ChannelDialect {
         if still_admitted {
             // The public user has no connection limit, so the switch cannot be refused.
             let _ = app.hub().set_identity(conn, public);
-            Metrics::inc(&app.metrics().client_errors);
+            app.metrics().client_errors.inc();
             app.hub().push_frame(
                 conn,
                 frames::error(

@@ -17,7 +17,6 @@ use crate::app::Switchboard;
 use crate::dialect::Session;
 use crate::error_code;
 use crate::hub::{Connection, Delivery, Target};
-use crate::stats::Metrics;
 use crate::upstream::{self, Admission, UpstreamError};
 
 pub struct ChannelSession {
@@ -48,7 +47,7 @@ impl ChannelSession {
     }
 
     fn reject(&self, err: CommandError) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.send(frames::error(
             err.code,
             &err.message,
@@ -256,12 +255,12 @@ impl Session for ChannelSession {
     }
 
     fn on_rate_limited(&mut self, _text: Option<&str>, retry_after_ms: u64) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.send(frames::rate_limited(retry_after_ms));
     }
 
     async fn on_binary(&mut self, _data: &[u8]) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.send(frames::error(
             "binary_not_supported",
             "binary frames are not supported; send JSON text frames",

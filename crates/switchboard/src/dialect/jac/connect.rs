@@ -13,7 +13,6 @@ use crate::http::ApiError;
 use crate::hub::Connection;
 use crate::ids::new_client_id;
 use crate::session::Credentials;
-use crate::stats::Metrics;
 
 /// Longest accepted `channel_id`, in bytes.
 const MAX_CHANNEL_ID_BYTES: usize = 256;
@@ -65,7 +64,7 @@ impl Connect for JacConnect {
             credentials.refused.as_ref(),
         );
         if credentials.refused.is_some() {
-            Metrics::inc(&app.metrics().client_errors);
+            app.metrics().client_errors.inc();
         }
         Opening {
             client_id,

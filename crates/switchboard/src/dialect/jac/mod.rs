@@ -24,7 +24,6 @@ use crate::app::Switchboard;
 use crate::dialect::Dialect;
 use crate::hub::{Connection, Delivery, DialectId, FrameEncoder, Route};
 use crate::identity::Identity;
-use crate::stats::Metrics;
 
 /// The endpoint path.
 pub const PATH: &str = "/websocket";
@@ -53,7 +52,7 @@ impl Dialect for JacDialect {
     fn credentials_revoked(&self, app: &Switchboard, conn: &Arc<Connection>) {
         // The public user has no connection limit, so the switch cannot be refused.
         let _ = app.hub().set_identity(conn, Identity::public());
-        Metrics::inc(&app.metrics().client_errors);
+        app.metrics().client_errors.inc();
         app.hub().push_frame(
             conn,
             frames::error(

@@ -12,7 +12,6 @@ use crate::dialect::Session;
 use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
 use crate::session::credentials;
-use crate::stats::Metrics;
 use crate::walker::{Method, call};
 
 pub struct JacSession {
@@ -56,7 +55,7 @@ impl JacSession {
     }
 
     fn send_error(&self, code: &str, message: &str) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.send(frames::error(code, message));
     }
 
@@ -100,7 +99,7 @@ impl JacSession {
             .is_err()
         {
             let limit = self.app.config().limits.max_connections_per_user;
-            Metrics::inc(&self.app.metrics().connections_refused_limit);
+            self.app.metrics().user_switches_refused.inc();
             self.send_error(
                 "too_many_connections",
                 &format!(
@@ -141,7 +140,7 @@ impl JacSession {
                 Ok(reports) if response => frames::walker_reply(&name, reports, id),
                 Ok(_) => return,
                 Err(err) => {
-                    Metrics::inc(&app.metrics().client_errors);
+                    app.metrics().client_errors.inc();
                     frames::walker_error(&name, err.code(), &err.message(), id)
                 }
             };
@@ -164,7 +163,7 @@ impl Session for JacSession {
     }
 
     fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         // A refused walker call is answered as that call, so a client can fail it at once.
         let walker = text.and_then(|t| match events::parse(t, self.limits) {
             Ok(ClientEvent::Walker(call)) => Some(call),

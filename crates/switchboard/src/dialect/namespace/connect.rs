@@ -22,8 +22,8 @@ use crate::dialect::{Connect, Opening};
 use crate::error_code;
 use crate::http::ApiError;
 use crate::hub::Connection;
+use crate::metrics::HandshakeFailure;
 use crate::session::Credentials;
-use crate::stats::Metrics;
 use crate::upstream::{self, Admission};
 
 /// Largest client frame on a namespace endpoint (seed 003's server closes with 1009 above it);
@@ -133,7 +133,11 @@ impl Connect for NamespaceConnect {
         let client_id = Arc::from(state.hub_client_id(&params.uuid));
         let identity = &credentials.identity;
         if let Some(frame) = upstream_refusal(&params.admission) {
-            Metrics::inc(&app.metrics().client_errors);
+            let metrics = app.metrics();
+            metrics.client_errors.inc();
+            if let Some(reason) = params.admission.handshake_failure() {
+                metrics.handshake_failures(reason).inc();
+            }
             return Opening {
                 client_id,
                 channels: Vec::new(),
@@ -153,7 +157,15 @@ impl Connect for NamespaceConnect {
                 )],
             },
             Some(refusal) => {
-                Metrics::inc(&app.metrics().client_errors);
+                let metrics = app.metrics();
+                metrics.client_errors.inc();
+                let reason = match refusal {
+                    Refusal::Unauthorized => {
+                        HandshakeFailure::login_needed(credentials.refused.is_some())
+                    }
+                    Refusal::Forbidden => HandshakeFailure::Forbidden,
+                };
+                metrics.handshake_failures(reason).inc();
                 let message = match (refusal, &credentials.refused) {
                     (Refusal::Unauthorized, Some(err)) => {
                         format!("{err}; this namespace requires a login")

@@ -15,7 +15,6 @@ use serde::Serialize;
 use super::definition::Namespace;
 use crate::hub::{Connection, Delivery, Target};
 use crate::notify::Publisher;
-use crate::stats::Metrics;
 
 /// The endpoint prefix every namespace is served under.
 pub const PATH_PREFIX: &str = "/api/1/ws/";
@@ -88,7 +87,7 @@ impl NamespaceState {
             Ok(delivery) => delivery,
             Err(err) => {
                 tracing::error!(namespace = self.name(), %err, "payload could not be serialized");
-                Metrics::inc(&publisher.hub().metrics().client_errors);
+                publisher.hub().metrics().client_errors.inc();
                 return 0;
             }
         };

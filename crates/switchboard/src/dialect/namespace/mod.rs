@@ -38,7 +38,6 @@ use crate::app::Switchboard;
 use crate::dialect::Dialect;
 use crate::hub::{Connection, DialectId, FrameEncoder};
 use crate::identity::Identity;
-use crate::stats::Metrics;
 use handle::NamespaceState;
 
 /// Every namespace of an app, served by one dialect.
@@ -147,7 +146,7 @@ impl Dialect for NamespaceDialect {
     /// On a namespace that requires a login the socket is told (401) and closed (4401); on an
     /// open one it stays, as an anonymous client, and is told why.
     fn credentials_revoked(&self, app: &Switchboard, conn: &Arc<Connection>) {
-        Metrics::inc(&app.metrics().client_errors);
+        app.metrics().client_errors.inc();
         let guarded = conn
             .namespace()
             .and_then(|name| self.namespace(&name).cloned())

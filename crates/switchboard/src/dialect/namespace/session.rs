@@ -25,7 +25,7 @@ use crate::app::Switchboard;
 use crate::dialect::Session;
 use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
-use crate::stats::Metrics;
+use crate::metrics::DropReason;
 
 /// The message of every hook failure a client sees; the cause goes to the log.
 const HOOK_FAILED: &str = "Internal server error";
@@ -83,7 +83,7 @@ impl NamespaceSession {
     }
 
     fn send_error(&self, code: u16, message: &str, request_id: Option<&str>) {
-        Metrics::inc(&self.app.metrics().client_errors);
+        self.app.metrics().client_errors.inc();
         self.app
             .hub()
             .push_frame(&self.conn, envelope::error(code, message, request_id));
@@ -113,7 +113,7 @@ impl NamespaceSession {
             let verdict = self.window.check(per_sec, self.app.hub().now_ms());
             if verdict != RateVerdict::Allowed {
                 // The session core counts its own refusals; these are the namespace's.
-                Metrics::inc(&self.app.metrics().messages_rate_limited);
+                self.app.metrics().dropped(DropReason::RateLimited).inc();
                 return self.rate_limited(verdict, text);
             }
         }

@@ -16,7 +16,6 @@ use super::envelope;
 use super::handle::{NamespaceState, unix_ms};
 use crate::close_code;
 use crate::hub::{Connection, Hub};
-use crate::stats::Metrics;
 use crate::store::AccountStore;
 
 /// Run until the hub is dropped.
@@ -94,7 +93,7 @@ fn refuse(hub: &Hub, conn: &Connection, message: &str) {
     if conn.outbound.is_closing() {
         return;
     }
-    Metrics::inc(&hub.metrics().client_errors);
+    hub.metrics().client_errors.inc();
     hub.push_frame(conn, envelope::error(401, message, None));
     conn.outbound.close(close_code::UNAUTHORIZED);
 }
