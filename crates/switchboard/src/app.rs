@@ -25,6 +25,8 @@ use crate::external_token::ExternalTokens;
 use crate::http::api::{ApiKeys, SeenIds};
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::notify::{Notifier, Publisher};
+use crate::ops::Operations;
+use crate::ops::clock::Clock;
 use crate::presence::{LocalPresence, Presence};
 use crate::stats::Metrics;
 use crate::store::{AccountStore, StoreError};
@@ -52,6 +54,7 @@ pub struct SwitchboardBuilder {
     dialects: Vec<Arc<dyn Dialect>>,
     channel_rules: Vec<ChannelRule>,
     namespaces: NamespaceRegistry,
+    clock: Clock,
 }
 
 impl SwitchboardBuilder {
@@ -89,11 +92,19 @@ impl SwitchboardBuilder {
         self
     }
 
+    /// Read statistics time (rates, namespace colours, the activity log) from `clock` instead of
+    /// the system clock: tests move a [`crate::ops::clock::ManualClock`] by hand.
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
     /// Open the account store (creating the data directory and token secret on first start).
     pub async fn build(self) -> Result<Switchboard, StartError> {
         let config = self.config;
         let mut dialects = self.dialects;
         let namespaces_use_upstream = self.namespaces.uses_upstream();
+        let namespace_states = self.namespaces.states();
         dialects.extend(self.namespaces.into_dialect());
         if let Some(path) = &config.echo_path
             && (!path.starts_with('/') || path.contains('{'))
@@ -179,7 +190,14 @@ impl SwitchboardBuilder {
         let presence: Arc<dyn Presence> = broker
             .presence()
             .unwrap_or_else(|| Arc::new(LocalPresence::new(&hub)));
-        let publisher = Arc::new(Publisher::new(hub.clone(), broker));
+        let ops = Arc::new(Operations::new(
+            broker.node_id(),
+            self.clock,
+            config.stats.clone(),
+            namespace_states,
+        ));
+        hub.observe_overflows(ops.clone());
+        let publisher = Arc::new(Publisher::new(hub.clone(), broker, ops.clone()));
         crate::dialect::channel::presence::start(&hub, &publisher, channels.dialect_id());
         let app = Switchboard {
             shared: Arc::new(Shared {
@@ -200,6 +218,7 @@ impl SwitchboardBuilder {
                 draining: AtomicBool::new(false),
                 connections_per_ip: DashMap::new(),
                 account_throttles,
+                ops,
             }),
         };
         let _ = app_slot.set(Arc::downgrade(&app.shared));
@@ -267,6 +286,8 @@ pub(crate) struct Shared {
     pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
     /// Login and registration attempts per address and per email.
     pub(crate) account_throttles: AccountThrottles,
+    /// Statistics and the activity log.
+    pub(crate) ops: Arc<Operations>,
 }
 
 /// The running app. Cheap to clone; every clone is the same app.
@@ -285,6 +306,7 @@ impl Switchboard {
             dialects: vec![Arc::new(JacDialect)],
             channel_rules: Vec::new(),
             namespaces: NamespaceRegistry::default(),
+            clock: Clock::System,
         }
     }
 
@@ -336,6 +358,11 @@ impl Switchboard {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
+    }
+
+    /// Statistics and the activity log (see [`Switchboard::stats`]).
+    pub fn ops(&self) -> &Arc<Operations> {
+        &self.shared.ops
     }
 
     /// A notify handle not tied to any connection (`notify_self` does nothing on it).

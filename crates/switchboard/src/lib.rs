@@ -34,6 +34,8 @@
 //!   and the account throttles.
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
 //! - [`config`]: every setting with its default; [`stats`]: counters.
+//! - [`ops`]: what an operator sees: statistics per namespace, channel and node, on a clock
+//!   tests can set.
 //! - [`close_code`] and [`error_code`]: the two contracts with clients (close codes, error codes).
 //! - [`ids`]: identifier formats; [`json`]: client JSON with field-naming errors.
 //!
@@ -56,6 +58,7 @@ pub mod identity;
 pub mod ids;
 pub mod json;
 pub mod notify;
+pub mod ops;
 pub mod presence;
 pub mod publish;
 pub mod rate_limit;

@@ -1,7 +1,8 @@
-//! The HTTP surface: every dialect's routes, REST walkers, accounts and metrics, as one axum
-//! [`axum::Router`] an app can serve alone or merge into its own.
+//! The HTTP surface: every dialect's routes, REST walkers, accounts, metrics and the admin API,
+//! as one axum [`axum::Router`] an app can serve alone or merge into its own.
 
 mod accounts;
+mod admin;
 pub(crate) mod api;
 mod body;
 mod cors;
@@ -50,6 +51,7 @@ pub fn router(app: Switchboard) -> Router {
     router
         .merge(api)
         .merge(backend)
+        .route("/admin/api/stats", get(admin::stats))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/health", get(health))
