@@ -222,6 +222,10 @@ impl SwitchboardBuilder {
             }),
         };
         let _ = app_slot.set(Arc::downgrade(&app.shared));
+        tokio::spawn(crate::ops::history::run(
+            Arc::downgrade(&app.shared.hub),
+            Arc::downgrade(&app.shared.ops),
+        ));
         tokio::spawn(crate::heartbeat::run(
             Arc::downgrade(&app.shared.hub),
             app.shared.config.heartbeat.clone(),

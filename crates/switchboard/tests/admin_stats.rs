@@ -47,24 +47,8 @@ async fn server_with(
     .await
 }
 
-/// Log in an account created with the `admin` role.
 async fn admin_token(server: &TestServer) -> String {
-    server
-        .app
-        .accounts()
-        .register_named(
-            "root@example.com",
-            "correct horse",
-            None,
-            vec!["admin".into()],
-        )
-        .await
-        .expect("admin account");
-    let creds = json!({"email": "root@example.com", "password": "correct horse"});
-    let login = http::post_json(&server.addr, "/user/login", &creds, None)
-        .await
-        .expect("login");
-    login.json()["token"].as_str().expect("token").to_string()
+    server.admin("root@example.com").await
 }
 
 async fn stats(server: &TestServer, token: &str) -> Value {

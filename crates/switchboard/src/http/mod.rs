@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod admin_view;
 pub(crate) mod api;
 mod body;
 mod cors;
@@ -52,6 +53,12 @@ pub fn router(app: Switchboard) -> Router {
         .merge(api)
         .merge(backend)
         .route("/admin/api/stats", get(admin::stats))
+        .route("/admin/", get(admin_view::page))
+        .route(
+            "/admin",
+            get(|| async { axum::response::Redirect::permanent("/admin/") }),
+        )
+        .route("/admin/ws", get(admin_view::feed))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/health", get(health))

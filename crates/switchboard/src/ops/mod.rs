@@ -12,10 +12,14 @@
 //! - [`activity`]: the activity log, recorded off the sessions' path.
 //! - [`tap`]: the live tap, log entries to admin viewers as they happen.
 //! - [`stats`]: the snapshot `Switchboard::stats()` and `GET /admin/api/stats` return.
+//! - [`history`]: the last hour of connections and message rates, for the dashboard's charts.
+//! - [`connections`]: the admin view's connection list, and closing a connection.
 
 pub mod activity;
 pub mod clock;
+pub mod connections;
 pub mod dropped;
+pub mod history;
 pub mod stats;
 pub mod tap;
 pub mod window;
@@ -60,6 +64,7 @@ pub struct Operations {
     log: Arc<ActivityLog>,
     tap: Arc<tap::Tap>,
     recorder: ActivityRecorder,
+    history: history::History,
 }
 
 impl Operations {
@@ -76,6 +81,7 @@ impl Operations {
             recorder: ActivityRecorder::start(log.clone(), tap.clone()),
             log,
             tap,
+            history: history::History::default(),
             started_ms: clock.now_ms(),
             clock,
             config,
@@ -96,6 +102,23 @@ impl Operations {
 
     pub fn config(&self) -> &StatsConfig {
         &self.config
+    }
+
+    /// The last hour of connections and message rates.
+    pub fn history(&self) -> Vec<history::HistoryPoint> {
+        self.history.points()
+    }
+
+    /// Add a point to the history: `connections` open now, and the message rate of the last
+    /// [`history::SAMPLE_SECS`] seconds.
+    fn sample(&self, connections: usize) {
+        let now = self.clock.now_ms();
+        let messages = self.received_rate.lock().count(now, history::SAMPLE_SECS);
+        self.history.push(history::HistoryPoint {
+            at: now,
+            connections,
+            messages_per_second: messages as f64 / history::SAMPLE_SECS as f64,
+        });
     }
 
     /// The live tap admins subscribe to.

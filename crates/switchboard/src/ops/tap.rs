@@ -17,7 +17,7 @@ const VIEWER_QUEUE: usize = 256;
 
 /// Which entries a viewer wants; an empty field matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct TapFilter {
     /// A dialect name (`jac`, `channel`, `namespace`).
     pub dialect: String,
@@ -78,12 +78,5 @@ impl Tap {
                 viewer.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-    }
-
-    /// Viewers watching now.
-    pub fn viewers(&self) -> usize {
-        let mut viewers = self.viewers.lock();
-        viewers.retain(|viewer| !viewer.queue.is_closed());
-        viewers.len()
     }
 }
