@@ -1,7 +1,7 @@
 // Starting and stopping the real `switchboard` binary for integration and browser tests.
 // Lives outside test/ so that `node --test test/` does not run it as a test file.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -173,6 +173,24 @@ export class SwitchboardServer {
       json = null;
     }
     return { status: res.status, json, text };
+  }
+
+  /**
+   * Create an admin the way an operator does, with the binary's `user create --role admin`, and
+   * log in: `{email, password, token, user}`.
+   */
+  async createAdmin(prefix = 'admin') {
+    const email = `${prefix}-${randomUUID().slice(0, 8)}@example.com`;
+    const password = `pw-${randomUUID()}`;
+    const created = spawnSync(
+      serverBinary(),
+      ['--data-dir', this.dataDir, 'user', 'create', '--email', email, '--role', 'admin'],
+      { env: { ...process.env, SWITCHBOARD_PASSWORD: password }, encoding: 'utf8' },
+    );
+    if (created.status !== 0) throw new Error(`user create failed: ${created.stderr}`);
+    const login = await this.request('POST', '/user/login', { email, password });
+    if (login.status !== 200) throw new Error(`login answered ${login.status}: ${login.text}`);
+    return { email, password, token: login.json.token, user: login.json.user };
   }
 
   /** Register a fresh user and log in: `{email, password, token, user}`. */

@@ -26,6 +26,8 @@ use crate::http::api::{ApiKeys, SeenIds};
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, Publisher};
+use crate::ops::Operations;
+use crate::ops::clock::Clock;
 use crate::presence::{LocalPresence, Presence};
 use crate::readiness::Readiness;
 use crate::store::{AccountStore, StoreError};
@@ -53,6 +55,7 @@ pub struct SwitchboardBuilder {
     dialects: Vec<Arc<dyn Dialect>>,
     channel_rules: Vec<ChannelRule>,
     namespaces: NamespaceRegistry,
+    clock: Clock,
 }
 
 impl SwitchboardBuilder {
@@ -90,11 +93,19 @@ impl SwitchboardBuilder {
         self
     }
 
+    /// Read statistics time (rates, namespace colours, the activity log) from `clock` instead of
+    /// the system clock: tests move a [`crate::ops::clock::ManualClock`] by hand.
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
     /// Open the account store (creating the data directory and token secret on first start).
     pub async fn build(self) -> Result<Switchboard, StartError> {
         let config = self.config;
         let mut dialects = self.dialects;
         let namespaces_use_upstream = self.namespaces.uses_upstream();
+        let namespace_states = self.namespaces.states();
         dialects.extend(self.namespaces.into_dialect());
         if let Some(path) = &config.echo_path
             && (!path.starts_with('/') || path.contains('{'))
@@ -186,7 +197,14 @@ impl SwitchboardBuilder {
         let presence: Arc<dyn Presence> = broker
             .presence()
             .unwrap_or_else(|| Arc::new(LocalPresence::new(&hub)));
-        let publisher = Arc::new(Publisher::new(hub.clone(), broker));
+        let ops = Arc::new(Operations::new(
+            broker.node_id(),
+            self.clock,
+            config.stats.clone(),
+            namespace_states,
+        ));
+        hub.observe_overflows(ops.clone());
+        let publisher = Arc::new(Publisher::new(hub.clone(), broker, ops.clone()));
         crate::dialect::channel::presence::start(&hub, &publisher, channels.dialect_id());
         let app = Switchboard {
             shared: Arc::new(Shared {
@@ -208,9 +226,14 @@ impl SwitchboardBuilder {
                 readiness: Readiness::default(),
                 connections_per_ip: DashMap::new(),
                 account_throttles,
+                ops,
             }),
         };
         let _ = app_slot.set(Arc::downgrade(&app.shared));
+        tokio::spawn(crate::ops::history::run(
+            Arc::downgrade(&app.shared.hub),
+            Arc::downgrade(&app.shared.ops),
+        ));
         tokio::spawn(crate::heartbeat::run(
             Arc::downgrade(&app.shared.hub),
             app.shared.config.heartbeat.clone(),
@@ -277,6 +300,8 @@ pub(crate) struct Shared {
     pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
     /// Login and registration attempts per address and per email.
     pub(crate) account_throttles: AccountThrottles,
+    /// Statistics and the activity log.
+    pub(crate) ops: Arc<Operations>,
 }
 
 /// The running app. Cheap to clone; every clone is the same app.
@@ -295,6 +320,7 @@ impl Switchboard {
             dialects: vec![Arc::new(JacDialect)],
             channel_rules: Vec::new(),
             namespaces: NamespaceRegistry::default(),
+            clock: Clock::System,
         }
     }
 
@@ -346,6 +372,11 @@ impl Switchboard {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
+    }
+
+    /// Statistics and the activity log (see [`Switchboard::stats`]).
+    pub fn ops(&self) -> &Arc<Operations> {
+        &self.shared.ops
     }
 
     /// A notify handle not tied to any connection (`notify_self` does nothing on it).

@@ -50,6 +50,7 @@ pub struct Config {
     /// longest matching `prefix` applies. Default: none (every channel open, messages relayed).
     pub channel: Vec<ChannelRuleConfig>,
     pub cluster: ClusterConfig,
+    pub stats: StatsConfig,
 }
 
 impl Default for Config {
@@ -73,6 +74,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             channel: Vec::new(),
             cluster: ClusterConfig::default(),
+            stats: StatsConfig::default(),
         }
     }
 }
@@ -586,5 +588,32 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = serde_json::from_str::<Config>(r#"{"limits":{"max_frame":1}}"#).unwrap_err();
         assert!(err.to_string().contains("max_frame"), "{err}");
+    }
+}
+
+/// Statistics and the activity log (`stats()`, `GET /admin/api/stats`, the admin dashboard).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsConfig {
+    /// A namespace with clients but no message for this many seconds turns from `green` to
+    /// `yellow`. Default 300 (5 minutes, as seed 003).
+    pub status_idle_secs: u64,
+    /// A namespace with no message for this many seconds (or no clients) is `red`. Default 1800
+    /// (30 minutes, as seed 003).
+    pub status_stale_secs: u64,
+    /// How far back the activity log reaches, in seconds. Default 300.
+    pub activity_log_secs: u64,
+    /// Most entries the activity log keeps; the oldest go first. Default 1000.
+    pub activity_log_max: usize,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            status_idle_secs: 300,
+            status_stale_secs: 1800,
+            activity_log_secs: 300,
+            activity_log_max: 1000,
+        }
     }
 }

@@ -35,6 +35,8 @@
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence; [`readiness`]:
 //!   whether the node should get new clients (starting, serving, stopping).
 //! - [`config`]: every setting with its default; [`metrics`]: the Prometheus metrics.
+//! - [`ops`]: what an operator sees: statistics per namespace, channel and node, on a clock
+//!   tests can set.
 //! - [`close_code`] and [`error_code`]: the two contracts with clients (close codes, error codes).
 //! - [`ids`]: identifier formats; [`json`]: client JSON with field-naming errors.
 //!
@@ -58,6 +60,7 @@ pub mod ids;
 pub mod json;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod presence;
 pub mod publish;
 pub mod rate_limit;

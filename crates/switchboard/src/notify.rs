@@ -10,17 +10,20 @@ use serde::Serialize;
 
 use crate::broker::{Broker, Relay};
 use crate::hub::{Connection, Delivery, Hub, Target};
+use crate::ops::Operations;
 
 /// Delivers locally, then forwards through the broker.
 #[derive(Debug)]
 pub struct Publisher {
     hub: Arc<Hub>,
     broker: Arc<dyn Broker>,
+    /// Told of every send, for the statistics and the activity log.
+    ops: Arc<Operations>,
 }
 
 impl Publisher {
-    pub fn new(hub: Arc<Hub>, broker: Arc<dyn Broker>) -> Self {
-        Self { hub, broker }
+    pub fn new(hub: Arc<Hub>, broker: Arc<dyn Broker>, ops: Arc<Operations>) -> Self {
+        Self { hub, broker, ops }
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -35,6 +38,7 @@ impl Publisher {
     /// the other nodes will get it.
     pub fn publish(&self, target: &Target, delivery: &Delivery) -> Published {
         let local = self.hub.deliver(target, delivery);
+        self.ops.sent(target, delivery);
         let relay = self.broker.publish(target, delivery);
         Published { local, relay }
     }

@@ -1,7 +1,9 @@
-//! The HTTP surface: every dialect's routes, REST walkers, accounts, metrics and probes, as one
-//! axum [`axum::Router`] an app can serve alone or merge into its own.
+//! The HTTP surface: every dialect's routes, REST walkers, accounts, metrics, probes and the admin
+//! API, as one axum [`axum::Router`] an app can serve alone or merge into its own.
 
 mod accounts;
+mod admin;
+mod admin_view;
 pub(crate) mod api;
 mod body;
 mod cors;
@@ -51,6 +53,13 @@ pub fn router(app: Switchboard) -> Router {
     router
         .merge(api)
         .merge(backend)
+        .route("/admin/api/stats", get(admin::stats))
+        .route("/admin/", get(admin_view::page))
+        .route(
+            "/admin",
+            get(|| async { axum::response::Redirect::permanent("/admin/") }),
+        )
+        .route("/admin/ws", get(admin_view::feed))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/health", get(probes::health))

@@ -26,6 +26,8 @@ pub struct Connection {
     last_seen_ms: AtomicU64,
     /// When the heartbeat last pinged it, in milliseconds on the hub's clock.
     last_ping_ms: AtomicU64,
+    /// When it was registered, in milliseconds on the hub's clock (its age in the admin view).
+    connected_ms: u64,
 }
 
 /// What the hub's indexes hold this connection under; changed only through the hub.
@@ -64,6 +66,7 @@ impl Connection {
             inflight_walkers: AtomicUsize::new(0),
             last_seen_ms: AtomicU64::new(now_ms),
             last_ping_ms: AtomicU64::new(now_ms),
+            connected_ms: now_ms,
         }
     }
 
@@ -119,6 +122,11 @@ impl Connection {
 
     pub(crate) fn last_seen_ms(&self) -> u64 {
         self.last_seen_ms.load(Ordering::Relaxed)
+    }
+
+    /// When it was registered, in milliseconds on the hub's clock ([`super::Hub::now_ms`]).
+    pub fn connected_ms(&self) -> u64 {
+        self.connected_ms
     }
 
     pub(crate) fn last_ping_ms(&self) -> u64 {

@@ -199,6 +199,11 @@ impl Delivery {
         self.sender_name.as_deref()
     }
 
+    /// The sender's username, shared (the activity log keeps it without copying).
+    pub(crate) fn sender_name_shared(&self) -> Option<&Arc<str>> {
+        self.sender_name.as_ref()
+    }
+
     /// The frame of a route-independent encoder, encoded on first use; empty when the
     /// encoder's dialect does not carry this delivery.
     pub(crate) fn shared_frame(&self, dialect: DialectId, encoder: &dyn FrameEncoder) -> Bytes {

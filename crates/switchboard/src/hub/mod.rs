@@ -13,7 +13,8 @@
 //! - `client_slot`: the socket or sockets known by one client id.
 //! - `connection`: one live connection (ids, identity, channels, outbound queue).
 //! - `delivery`: a message on its way, the per-dialect frame cache and the encoder seam.
-//! - `observer`: channel joins and leaves, for presence and the broker's interest.
+//! - `observer`: channel joins and leaves, for presence and the broker's interest; slow
+//!   consumers, for the statistics.
 //! - `outbound`: the bounded per-connection queue.
 //! - `target`: who a delivery is for.
 
@@ -39,7 +40,7 @@ use parking_lot::RwLock;
 
 pub use connection::{ConnKey, Connection, WalkerPermit};
 pub use delivery::{Delivery, DialectId, FrameEncoder, MAX_DIALECTS, Route};
-pub use observer::{ChannelEvent, ChannelObserver};
+pub use observer::{ChannelEvent, ChannelObserver, OverflowObserver};
 pub use outbound::{Batch, OutboundQueue, PushOutcome};
 pub use target::Target;
 
@@ -111,6 +112,7 @@ pub struct Hub {
     namespaces: DashMap<Arc<str>, Members>,
     encoders: Box<[Arc<dyn FrameEncoder>]>,
     observers: RwLock<Vec<Arc<dyn ChannelObserver>>>,
+    overflows: std::sync::OnceLock<Arc<dyn OverflowObserver>>,
     queue_bounds: QueueBounds,
     limits: ConnectionLimits,
     metrics: Arc<Metrics>,
@@ -140,6 +142,7 @@ impl Hub {
             namespaces: DashMap::new(),
             encoders: encoders.into_boxed_slice(),
             observers: RwLock::new(Vec::new()),
+            overflows: std::sync::OnceLock::new(),
             queue_bounds,
             limits,
             metrics,
@@ -434,6 +437,20 @@ impl Hub {
         }
     }
 
+    /// Every channel with members on this node, with its member count.
+    pub fn channel_sizes(&self) -> Vec<(Arc<str>, usize)> {
+        self.channels
+            .iter()
+            .map(|entry| (entry.key().clone(), entry.value().len()))
+            .collect()
+    }
+
+    /// Tell `observer` of every slow consumer from now on (one observer per hub; a second call
+    /// is ignored).
+    pub fn observe_overflows(&self, observer: Arc<dyn OverflowObserver>) {
+        let _ = self.overflows.set(observer);
+    }
+
     pub fn channel_size(&self, channel: &str) -> usize {
         self.channels.get(channel).map_or(0, |m| m.len())
     }
@@ -464,6 +481,9 @@ impl Hub {
                     .inc_by(dropped as u64);
                 self.metrics.outbound_queued_bytes.dec_by(bytes as i64);
                 tracing::warn!(client_id = %conn.client_id(), dropped, "slow consumer closed");
+                if let Some(observer) = self.overflows.get() {
+                    observer.on_overflow(conn, dropped);
+                }
                 false
             }
             PushOutcome::Closing => {

@@ -1,4 +1,5 @@
-//! Channel membership as others see it: presence and the broker's interest subscribe here.
+//! What others watch in the hub: channel membership (presence and the broker's interest
+//! subscribe to it) and slow consumers (the statistics count their drops per namespace).
 
 use std::sync::Arc;
 
@@ -28,4 +29,10 @@ pub enum ChannelEvent<'a> {
 /// therefore be quick and must not call back into the hub: queue work for a task of its own.
 pub trait ChannelObserver: Send + Sync + std::fmt::Debug + 'static {
     fn on_channel_event(&self, event: &ChannelEvent<'_>);
+}
+
+/// Told when a connection's outbound queue overflowed (a slow consumer about to be closed), with
+/// how many frames were thrown away. Called on the sending task: must be quick.
+pub trait OverflowObserver: Send + Sync + std::fmt::Debug + 'static {
+    fn on_overflow(&self, conn: &Connection, dropped: usize);
 }

@@ -101,7 +101,7 @@ pub async fn strict(
 }
 
 /// The `auth` query parameter, decoded as axum decodes every query (a malformed query has none).
-fn query_auth(uri: &Uri) -> Option<String> {
+pub(crate) fn query_auth(uri: &Uri) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct AuthQuery {
         auth: Option<String>,

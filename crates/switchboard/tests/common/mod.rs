@@ -240,6 +240,21 @@ impl TestServer {
         )
     }
 
+    /// Create `email` with the `admin` role and return a login token.
+    pub async fn admin(&self, email: &str) -> String {
+        self.app
+            .accounts()
+            .register_named(email, "correct horse", None, vec!["admin".into()])
+            .await
+            .expect("admin account");
+        let creds = json!({"email": email, "password": "correct horse"});
+        let login = http::post_json(&self.addr, "/user/login", &creds, None)
+            .await
+            .expect("login");
+        assert_eq!(login.status, 200, "{}", login.text());
+        login.json()["token"].as_str().expect("token").to_string()
+    }
+
     /// Read one figure of the app's metrics, e.g. `server.metric(|m| m.client_errors.get())`.
     pub fn metric<T>(&self, read: impl Fn(&switchboard::metrics::Metrics) -> T) -> T {
         read(self.app.metrics())

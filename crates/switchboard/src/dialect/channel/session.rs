@@ -15,9 +15,15 @@ use super::rules::{OnMessage, Refusal};
 use super::{ChannelState, frames};
 use crate::app::Switchboard;
 use crate::dialect::Session;
-use crate::error_code;
+use crate::error_code::{self, BINARY_NOT_SUPPORTED, RATE_LIMITED};
 use crate::hub::{Connection, Delivery, Target};
+use crate::ops::activity::{Subject, excerpt};
+use crate::ops::dropped::DropKind;
 use crate::upstream::{self, Admission, UpstreamError};
+
+/// This dialect's name in the activity log, and its endpoint prefix.
+const NAME: &str = "channel";
+const ENDPOINT: &str = "/ws";
 
 pub struct ChannelSession {
     app: Switchboard,
@@ -42,12 +48,25 @@ impl ChannelSession {
         }
     }
 
+    /// Count and log a refused client frame.
+    fn log_rejected(&self, subject: Subject, text: &Bytes, code: &'static str) {
+        let drop = DropKind::for_error_code(code);
+        self.app
+            .ops()
+            .rejected(NAME, subject, &self.conn, text, (drop, code));
+    }
+
     fn send(&self, frame: Bytes) {
         self.app.hub().push_frame(&self.conn, frame);
     }
 
-    fn reject(&self, err: CommandError) {
+    fn reject(&self, err: CommandError, text: &Bytes) {
         self.app.metrics().client_errors.inc();
+        let subject = match &err.channel {
+            Some(channel) => Subject::Target(Target::Channels(vec![channel.clone()])),
+            None => Subject::Endpoint(ENDPOINT),
+        };
+        self.log_rejected(subject, text, err.code);
         self.send(frames::error(
             err.code,
             &err.message,
@@ -73,7 +92,7 @@ impl ChannelSession {
             } => self.message(&channel, &cmd, param, frame).await,
         };
         if let Err(err) = outcome {
-            self.reject(err);
+            self.reject(err, frame.as_bytes());
         }
     }
 
@@ -154,6 +173,10 @@ impl ChannelSession {
         if !self.conn.is_in_channel(channel) {
             return Err(not_joined(channel));
         }
+        let subject = Subject::Target(Target::Channels(vec![channel.to_string()]));
+        self.app
+            .ops()
+            .received(NAME, subject, &self.conn, frame.as_bytes());
         match self.state.rules.rule_for(channel).messages() {
             OnMessage::Relay => {
                 let param = param.map_or_else(
@@ -250,19 +273,23 @@ impl Session for ChannelSession {
     async fn on_text(&mut self, text: &ByteString) {
         match events::parse(text) {
             Ok(command) => self.apply(command, text).await,
-            Err(err) => self.reject(err),
+            Err(err) => self.reject(err, text.as_bytes()),
         }
     }
 
-    fn on_rate_limited(&mut self, _text: Option<&str>, retry_after_ms: u64) {
+    fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64) {
         self.app.metrics().client_errors.inc();
+        let text = excerpt(text.unwrap_or_default());
+        self.log_rejected(Subject::Endpoint(ENDPOINT), &text, RATE_LIMITED);
         self.send(frames::rate_limited(retry_after_ms));
     }
 
     async fn on_binary(&mut self, _data: &[u8]) {
         self.app.metrics().client_errors.inc();
+        let subject = Subject::Endpoint(ENDPOINT);
+        self.log_rejected(subject, &Bytes::new(), BINARY_NOT_SUPPORTED);
         self.send(frames::error(
-            "binary_not_supported",
+            BINARY_NOT_SUPPORTED,
             "binary frames are not supported; send JSON text frames",
             None,
         ));

@@ -9,10 +9,17 @@ use super::events::{self, ClientEvent, EventError, ParseLimits, WalkerEvent};
 use super::frames;
 use crate::app::Switchboard;
 use crate::dialect::Session;
+use crate::error_code::{BINARY_NOT_SUPPORTED, RATE_LIMITED};
 use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
+use crate::ops::activity::{Subject, excerpt};
+use crate::ops::dropped::DropKind;
 use crate::session::credentials;
 use crate::walker::{Method, call};
+
+/// This dialect's name in the activity log, and its endpoint.
+const NAME: &str = "jac";
+const ENDPOINT: &str = "/websocket";
 
 pub struct JacSession {
     app: Switchboard,
@@ -148,8 +155,34 @@ impl JacSession {
         });
     }
 
-    fn reject_frame(&self, err: EventError) {
+    fn reject_frame(&self, err: EventError, text: &Bytes) {
+        self.log_rejected(text, err.code);
         self.send_error(err.code, &err.message);
+    }
+
+    /// Count and log a refused client frame.
+    fn log_rejected(&self, text: &Bytes, code: &'static str) {
+        let drop = DropKind::for_error_code(code);
+        let subject = Subject::Endpoint(ENDPOINT);
+        self.app
+            .ops()
+            .rejected(NAME, subject, &self.conn, text, (drop, code));
+    }
+
+    /// Log a client message (a walker call or a send); control events are not messages.
+    fn log_received(&self, event: &ClientEvent, text: &Bytes) {
+        let subject = match event {
+            ClientEvent::Walker(call) => Subject::Walker(call.walker.clone()),
+            ClientEvent::User { root_ids, .. } => Subject::Target(Target::Users(root_ids.clone())),
+            ClientEvent::Channel { channel_ids, .. } => {
+                Subject::Target(Target::Channels(channel_ids.clone()))
+            }
+            ClientEvent::Client { client_ids, .. } => {
+                Subject::Target(Target::Clients(client_ids.clone()))
+            }
+            ClientEvent::ChangeUser { .. } | ClientEvent::Connection | ClientEvent::Ping => return,
+        };
+        self.app.ops().received(NAME, subject, &self.conn, text);
     }
 }
 
@@ -157,13 +190,17 @@ impl Session for JacSession {
     async fn on_text(&mut self, text: &ByteString) {
         // `data` the client relays is a slice of this frame, not a copy.
         match events::parse_frame(text, Some(text.as_bytes()), self.limits) {
-            Ok(event) => self.apply(event).await,
-            Err(err) => self.reject_frame(err),
+            Ok(event) => {
+                self.log_received(&event, text.as_bytes());
+                self.apply(event).await;
+            }
+            Err(err) => self.reject_frame(err, text.as_bytes()),
         }
     }
 
     fn on_rate_limited(&mut self, text: Option<&str>, retry_after_ms: u64) {
         self.app.metrics().client_errors.inc();
+        self.log_rejected(&excerpt(text.unwrap_or_default()), RATE_LIMITED);
         // A refused walker call is answered as that call, so a client can fail it at once.
         let walker = text.and_then(|t| match events::parse(t, self.limits) {
             Ok(ClientEvent::Walker(call)) => Some(call),
@@ -173,8 +210,9 @@ impl Session for JacSession {
     }
 
     async fn on_binary(&mut self, _data: &[u8]) {
+        self.log_rejected(&Bytes::new(), BINARY_NOT_SUPPORTED);
         self.send_error(
-            "binary_not_supported",
+            BINARY_NOT_SUPPORTED,
             "binary frames are not supported; send JSON text frames",
         );
     }

@@ -10,14 +10,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::definition::Namespace;
+use crate::config::StatsConfig;
 use crate::hub::{Connection, Delivery, Target};
 use crate::notify::Publisher;
+use crate::ops::clock::{Clock, iso8601};
+use crate::ops::dropped::{DropCounters, DropKind, Dropped};
+use crate::ops::window::RateWindow;
 
 /// The endpoint prefix every namespace is served under.
 pub const PATH_PREFIX: &str = "/api/1/ws/";
+
+/// Seconds of per-second message counts a namespace keeps: `messagesPerHour` is exact.
+const RATE_SPAN_SECS: usize = 3600;
 
 /// A namespace at run time: its definition, counters and the way out to the hub.
 #[derive(Debug)]
@@ -25,13 +33,24 @@ pub(crate) struct NamespaceState {
     pub(crate) definition: Namespace,
     /// `/api/1/ws/<name>`.
     pub(crate) path: String,
-    /// Set when the app's routes are built; weak so a hook holding a handle keeps no app alive.
-    publisher: OnceLock<Weak<Publisher>>,
+    /// Set when the app's routes are built.
+    attached: OnceLock<Attachment>,
     started: Instant,
     messages: AtomicU64,
-    messages_rate_limited: AtomicU64,
-    /// Unix milliseconds of the last client message; 0 before the first.
+    /// Unix milliseconds (statistics clock) of the last client message; 0 before the first.
     last_message_ms: AtomicU64,
+    /// Client messages per second over the last hour.
+    rate: Mutex<RateWindow>,
+    dropped: DropCounters,
+}
+
+/// What a namespace learns from the app once it exists.
+#[derive(Debug)]
+struct Attachment {
+    /// Weak so a hook holding a handle keeps no app alive.
+    publisher: Weak<Publisher>,
+    clock: Clock,
+    stats: StatsConfig,
 }
 
 impl NamespaceState {
@@ -39,11 +58,12 @@ impl NamespaceState {
         Self {
             path: format!("{PATH_PREFIX}{}", definition.name),
             definition,
-            publisher: OnceLock::new(),
+            attached: OnceLock::new(),
             started: Instant::now(),
             messages: AtomicU64::new(0),
-            messages_rate_limited: AtomicU64::new(0),
             last_message_ms: AtomicU64::new(0),
+            rate: Mutex::new(RateWindow::new(RATE_SPAN_SECS)),
+            dropped: DropCounters::default(),
         }
     }
 
@@ -51,12 +71,16 @@ impl NamespaceState {
         &self.definition.name
     }
 
-    pub(crate) fn attach(&self, publisher: &Arc<Publisher>) {
-        let _ = self.publisher.set(Arc::downgrade(publisher));
+    pub(crate) fn attach(&self, publisher: &Arc<Publisher>, clock: Clock, stats: StatsConfig) {
+        let _ = self.attached.set(Attachment {
+            publisher: Arc::downgrade(publisher),
+            clock,
+            stats,
+        });
     }
 
     pub(crate) fn publisher(&self) -> Option<Arc<Publisher>> {
-        self.publisher.get().and_then(Weak::upgrade)
+        self.attached.get().and_then(|a| a.publisher.upgrade())
     }
 
     /// The hub's client id of a namespace client: its uuid, scoped to the namespace so the same
@@ -65,13 +89,15 @@ impl NamespaceState {
         format!("{}:{uuid}", self.definition.name)
     }
 
-    pub(crate) fn count_message(&self) {
+    /// Count one client message received at `now_ms` (statistics clock).
+    pub(crate) fn count_message(&self, now_ms: u64) {
         self.messages.fetch_add(1, Ordering::Relaxed);
-        self.last_message_ms.store(unix_ms(), Ordering::Relaxed);
+        self.last_message_ms.store(now_ms, Ordering::Relaxed);
+        self.rate.lock().record(now_ms);
     }
 
-    pub(crate) fn count_rate_limited(&self) {
-        self.messages_rate_limited.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn count_dropped(&self, reason: DropKind, n: u64) {
+        self.dropped.add(reason, n);
     }
 
     fn publish<T: Serialize + ?Sized>(
@@ -99,7 +125,7 @@ impl NamespaceState {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (the namespace dialect's `pong` timestamps).
 pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -110,6 +136,12 @@ pub(crate) fn unix_ms() -> u64 {
 #[derive(Debug, Clone)]
 pub struct NamespaceHandle {
     pub(crate) state: Arc<NamespaceState>,
+}
+
+impl From<Arc<NamespaceState>> for NamespaceHandle {
+    fn from(state: Arc<NamespaceState>) -> Self {
+        Self { state }
+    }
 }
 
 impl NamespaceHandle {
@@ -149,6 +181,7 @@ impl NamespaceHandle {
     /// Counters and status of this namespace on this node.
     pub fn stats(&self) -> NamespaceStats {
         let state = &self.state;
+        let attached = state.attached.get();
         let members = state
             .publisher()
             .map(|p| p.hub().namespace_members(state.name()))
@@ -158,46 +191,82 @@ impl NamespaceHandle {
         clients.dedup();
         let mut users: Vec<_> = members
             .iter()
-            .filter_map(|c| c.identity().account_id().map(str::to_string))
+            .filter_map(|c| {
+                let identity = c.identity();
+                identity
+                    .is_authenticated()
+                    .then(|| identity.username().map(str::to_string))
+                    .flatten()
+            })
             .collect();
         users.sort_unstable();
         users.dedup();
+        let now = attached.map_or_else(|| Clock::System.now_ms(), |a| a.clock.now_ms());
+        let thresholds = attached.map_or_else(StatsConfig::default, |a| a.stats.clone());
         let last = state.last_message_ms.load(Ordering::Relaxed);
         let last_message_unix_ms = (last > 0).then_some(last);
+        let dropped = state.dropped.snapshot();
+        let (per_minute, per_hour) = {
+            let rate = state.rate.lock();
+            (rate.count(now, 60), rate.count(now, 3600))
+        };
         NamespaceStats {
             name: state.name().to_string(),
             path: state.path.clone(),
-            sockets: members.len(),
+            status: NamespaceStatus::of(members.len(), last_message_unix_ms, now, &thresholds),
             clients: clients.len(),
             users: users.len(),
+            messages_per_minute: per_minute,
+            messages_per_hour: per_hour,
             messages: state.messages.load(Ordering::Relaxed),
-            messages_rate_limited: state.messages_rate_limited.load(Ordering::Relaxed),
+            last_activity: last_message_unix_ms.map(iso8601),
+            dropped,
+            sockets: members.len(),
+            messages_rate_limited: dropped.rate_limit,
             last_message_unix_ms,
             uptime_secs: state.started.elapsed().as_secs(),
-            status: NamespaceStatus::of(members.len(), last_message_unix_ms, unix_ms()),
         }
     }
 }
 
-/// A namespace's counters on this node.
+/// A namespace's counters on this node. Serialized, it is one entry of the stats API's
+/// `namespaces` (seed 003's field names); the fields marked "Rust only" are not sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceStats {
+    /// Rust only: the path says it.
+    #[serde(skip)]
     pub name: String,
     pub path: String,
-    /// Open sockets.
-    pub sockets: usize,
-    /// Distinct client ids (tabs sharing a uuid count once).
-    pub clients: usize,
-    /// Distinct logged-in users.
-    pub users: usize,
-    /// Client messages processed (app-level pings and refused messages excluded).
-    pub messages: u64,
-    /// Client messages refused or dropped by the rate limit.
-    pub messages_rate_limited: u64,
-    pub last_message_unix_ms: Option<u64>,
-    pub uptime_secs: u64,
     pub status: NamespaceStatus,
+    /// Distinct client ids (tabs sharing a uuid count once).
+    #[serde(rename = "clientCount")]
+    pub clients: usize,
+    /// Distinct logged-in usernames.
+    #[serde(rename = "activeUsers")]
+    pub users: usize,
+    /// Client messages in the last 60 seconds.
+    pub messages_per_minute: u64,
+    /// Client messages in the last 3600 seconds.
+    pub messages_per_hour: u64,
+    /// Client messages processed (app-level pings and refused messages excluded).
+    #[serde(rename = "totalMessages")]
+    pub messages: u64,
+    /// When the last client message came, ISO 8601 UTC; `null` before the first.
+    pub last_activity: Option<String>,
+    pub dropped: Dropped,
+    /// Rust only: open sockets.
+    #[serde(skip)]
+    pub sockets: usize,
+    /// Rust only: client messages refused or dropped by a rate limit (`dropped.rateLimit`).
+    #[serde(skip)]
+    pub messages_rate_limited: u64,
+    /// Rust only.
+    #[serde(skip)]
+    pub last_message_unix_ms: Option<u64>,
+    /// Rust only.
+    #[serde(skip)]
+    pub uptime_secs: u64,
 }
 
 /// Seed 003's activity indicator.
@@ -213,12 +282,13 @@ pub enum NamespaceStatus {
 }
 
 impl NamespaceStatus {
-    fn of(sockets: usize, last_message_ms: Option<u64>, now_ms: u64) -> Self {
-        const MINUTE: u64 = 60_000;
+    /// The colour of a namespace with `sockets` open and its last message at `last_message_ms`,
+    /// at `now_ms`, by the `[stats]` thresholds.
+    fn of(sockets: usize, last_message_ms: Option<u64>, now_ms: u64, stats: &StatsConfig) -> Self {
         let quiet = last_message_ms.map_or(u64::MAX, |last| now_ms.saturating_sub(last));
-        if sockets == 0 || quiet >= 30 * MINUTE {
+        if sockets == 0 || quiet >= stats.status_stale_secs.saturating_mul(1000) {
             NamespaceStatus::Red
-        } else if quiet < 5 * MINUTE {
+        } else if quiet < stats.status_idle_secs.saturating_mul(1000) {
             NamespaceStatus::Green
         } else {
             NamespaceStatus::Yellow
@@ -271,15 +341,26 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::NamespaceStatus::{self, *};
+    use crate::config::StatsConfig;
 
     #[test]
     fn status_follows_the_seed() {
         let now = 100 * 60_000;
         let ago = |minutes: u64| Some(now - minutes * 60_000);
-        assert_eq!(NamespaceStatus::of(1, ago(1), now), Green);
-        assert_eq!(NamespaceStatus::of(1, ago(10), now), Yellow);
-        assert_eq!(NamespaceStatus::of(1, ago(31), now), Red);
-        assert_eq!(NamespaceStatus::of(1, None, now), Red);
-        assert_eq!(NamespaceStatus::of(0, ago(1), now), Red);
+        let seed = StatsConfig::default();
+        assert_eq!(NamespaceStatus::of(1, ago(1), now, &seed), Green);
+        assert_eq!(NamespaceStatus::of(1, ago(10), now, &seed), Yellow);
+        assert_eq!(NamespaceStatus::of(1, ago(31), now, &seed), Red);
+        assert_eq!(NamespaceStatus::of(1, None, now, &seed), Red);
+        assert_eq!(NamespaceStatus::of(0, ago(1), now, &seed), Red);
+        let quick = StatsConfig {
+            status_idle_secs: 10,
+            status_stale_secs: 60,
+            ..seed
+        };
+        assert_eq!(
+            NamespaceStatus::of(1, Some(now - 20_000), now, &quick),
+            Yellow
+        );
     }
 }

@@ -80,6 +80,11 @@ impl NamespaceRegistry {
         Ok(NamespaceHandle { state })
     }
 
+    /// Every registered namespace (the statistics list them).
+    pub(crate) fn states(&self) -> Vec<Arc<NamespaceState>> {
+        self.namespaces.values().cloned().collect()
+    }
+
     /// Whether any namespace sends its messages to an upstream.
     pub(crate) fn uses_upstream(&self) -> bool {
         self.namespaces
@@ -108,7 +113,11 @@ impl NamespaceDialect {
     fn start(&self, app: &Switchboard) {
         self.started.call_once(|| {
             for state in self.namespaces.values() {
-                state.attach(&app.shared.publisher);
+                state.attach(
+                    &app.shared.publisher,
+                    app.ops().clock().clone(),
+                    app.config().stats.clone(),
+                );
             }
             let guarded: Vec<_> = self
                 .namespaces

@@ -12,6 +12,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use futures_util::FutureExt;
 use serde_json::Value;
@@ -26,6 +27,11 @@ use crate::dialect::Session;
 use crate::hub::{Connection, Delivery, Target};
 use crate::identity::Identity;
 use crate::metrics::DropReason;
+use crate::ops::activity::{Subject, excerpt};
+use crate::ops::dropped::DropKind;
+
+/// This dialect's name in the activity log.
+const NAME: &str = "namespace";
 
 /// The message of every hook failure a client sees; the cause goes to the log.
 const HOOK_FAILED: &str = "Internal server error";
@@ -89,9 +95,20 @@ impl NamespaceSession {
             .push_frame(&self.conn, envelope::error(code, message, request_id));
     }
 
+    /// Count and log a refused client message (its log reason is the drop reason's name: the
+    /// client was told a status, not an error code).
+    fn refuse(&self, message: &Bytes, drop: DropKind) {
+        let reason = drop.name();
+        self.state.count_dropped(drop, 1);
+        let subject = Subject::Namespace(self.state.clone());
+        self.app
+            .ops()
+            .rejected(NAME, subject, &self.conn, message, (drop, reason));
+    }
+
     /// Answer or drop a message over a rate limit (see the module docs).
     fn rate_limited(&mut self, verdict: RateVerdict, text: &str) {
-        self.state.count_rate_limited();
+        self.refuse(&excerpt(text), DropKind::RateLimit);
         let request_id = events::request_id(text);
         if verdict == RateVerdict::Refused || request_id.is_some() {
             self.send_error(
@@ -117,7 +134,10 @@ impl NamespaceSession {
                 return self.rate_limited(verdict, text);
             }
         }
-        self.state.count_message();
+        let ops = self.app.ops();
+        self.state.count_message(ops.clock().now_ms());
+        let subject = Subject::Namespace(self.state.clone());
+        ops.received(NAME, subject, &self.conn, text.as_bytes());
         let identity = self.conn.identity();
         let mut data = Value::Object(data);
         // The backend gets the message too when the namespace sends to an upstream.
@@ -228,6 +248,7 @@ impl Session for NamespaceSession {
         }
         let limit = self.state.definition.limits.max_message_bytes;
         if text.len() > limit {
+            self.refuse(&excerpt(text), DropKind::Oversize);
             let request_id = events::request_id(text);
             return self.send_error(
                 413,
@@ -246,12 +267,16 @@ impl Session for NamespaceSession {
             Ok(ClientFrame::Message { data, request_id }) => {
                 self.on_message(text, data, request_id).await;
             }
-            Err(bad) => self.send_error(400, bad.0, None),
+            Err(bad) => {
+                self.refuse(text.as_bytes(), DropKind::Invalid);
+                self.send_error(400, bad.0, None);
+            }
         }
     }
 
     async fn on_binary(&mut self, _data: &[u8]) {
         if self.admitted {
+            self.refuse(&Bytes::new(), DropKind::Invalid);
             self.send_error(
                 400,
                 "Invalid message format: binary frames are not supported, send JSON text",
