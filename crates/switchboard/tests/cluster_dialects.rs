@@ -876,6 +876,14 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
         {
             let a_connections = a.app.hub().connection_count() as u64;
             assert_eq!(info["connections"], a_connections + b_connections, "{info}");
+            // The admin statistics list the same nodes.
+            let stats = a.app.stats();
+            let listed: Vec<&str> = stats.nodes.iter().map(|n| n.node_id.as_str()).collect();
+            assert_eq!(listed, [a.app.node_id(), b_id.as_str()]);
+            assert_eq!(
+                stats.total_connections as u64,
+                a_connections + b_connections
+            );
             break;
         }
         assert!(Instant::now() < deadline, "B never showed in {info}");
