@@ -2,26 +2,15 @@
 // room and direct messages, the server restarts, both pages reconnect by themselves and go on.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 
-import { SwitchboardServer, prerequisites, serverMissing, repoRoot, tempDir } from '../../testing/server.js';
+import { SwitchboardServer, prerequisites, serverMissing, repoRoot } from '../../testing/server.js';
+import { chromiumMissing, collectPageErrors, launchBrowser } from '../../testing/browser.js';
 
-const CHROMIUM = process.env.SWITCHBOARD_CHROMIUM || '/usr/bin/chromium';
-const chromiumMissing = existsSync(CHROMIUM) ? null : `Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`;
-const pre = prerequisites(chromiumMissing, serverMissing());
+const pre = prerequisites(chromiumMissing(), serverMissing());
 
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const WAIT = 15000;
 
@@ -32,38 +21,24 @@ if (pre.fail) {
 } else {
   describe('browser: demo chat', { timeout: 180000 }, () => {
     let server;
+    let browser;
     let context;
-    let profile;
     const pageErrors = [];
 
     before(async () => {
-      const { chromium } = await import('playwright-core');
       server = await SwitchboardServer.start();
-      profile = tempDir('switchboard-chromium-');
-      // launchPersistentContext is how Playwright takes a --user-data-dir of our choosing
-      context = await chromium.launchPersistentContext(profile.dir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ARGS,
-        viewport: { width: 1100, height: 800 },
-      });
+      browser = await launchBrowser({ viewport: { width: 1100, height: 800 } });
+      context = browser.context;
     });
 
     after(async () => {
-      await context?.close();
+      await browser?.close();
       await server?.stop();
-      profile?.cleanup();
     });
 
     async function openPage(room) {
       const page = await context.newPage();
-      page.on('pageerror', (err) => pageErrors.push(String(err)));
-      page.on('console', (msg) => {
-        if (msg.type() !== 'error') return;
-        const where = msg.location()?.url ?? '';
-        if (where.endsWith('/favicon.ico')) return; // the browser asks for it by itself
-        pageErrors.push(`console: ${msg.text()} (${where})`);
-      });
+      collectPageErrors(page, pageErrors);
       await page.goto(`${server.httpUrl}/?room=${encodeURIComponent(room)}`);
       await page.locator('#status[data-status="connected"]').waitFor({ timeout: WAIT });
       return page;

@@ -2,17 +2,14 @@
 // other's cursor, stamped with the sender's client id, and never their own.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { SwitchboardServer, prerequisites, serverMissing, repoRoot, tempDir } from '../../testing/server.js';
+import { SwitchboardServer, prerequisites, serverMissing, repoRoot } from '../../testing/server.js';
+import { chromiumMissing, collectPageErrors, launchBrowser } from '../../testing/browser.js';
 
-const CHROMIUM = process.env.SWITCHBOARD_CHROMIUM || '/usr/bin/chromium';
-const chromiumMissing = existsSync(CHROMIUM) ? null : `Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`;
-const pre = prerequisites(chromiumMissing, serverMissing());
+const pre = prerequisites(chromiumMissing(), serverMissing());
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = 15000;
 
 if (pre.fail) {
@@ -22,34 +19,24 @@ if (pre.fail) {
 } else {
   describe('browser: live cursors', { timeout: 120000 }, () => {
     let server;
+    let browser;
     let context;
-    let profile;
     const pageErrors = [];
 
     before(async () => {
-      const { chromium } = await import('playwright-core');
       server = await SwitchboardServer.start();
-      profile = tempDir('switchboard-chromium-');
-      context = await chromium.launchPersistentContext(profile.dir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ARGS,
-        viewport: { width: 1000, height: 800 },
-      });
+      browser = await launchBrowser({ viewport: { width: 1000, height: 800 } });
+      context = browser.context;
     });
 
     after(async () => {
-      await context?.close();
+      await browser?.close();
       await server?.stop();
-      profile?.cleanup();
     });
 
     async function openPage() {
       const page = await context.newPage();
-      page.on('pageerror', (err) => pageErrors.push(String(err)));
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
-      });
+      collectPageErrors(page, pageErrors);
       await page.goto(`${server.httpUrl}/cursors`);
       await page.locator('#status[data-status="connected"]').waitFor({ timeout: WAIT });
       return page;

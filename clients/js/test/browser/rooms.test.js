@@ -2,16 +2,13 @@
 // other in the member list, kept live by presence, and exchange messages.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 
-import { SwitchboardServer, prerequisites, serverMissing, tempDir } from '../../testing/server.js';
+import { SwitchboardServer, prerequisites, serverMissing } from '../../testing/server.js';
+import { chromiumMissing, collectPageErrors, launchBrowser } from '../../testing/browser.js';
 
-const CHROMIUM = process.env.SWITCHBOARD_CHROMIUM || '/usr/bin/chromium';
-const chromiumMissing = existsSync(CHROMIUM) ? null : `Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`;
-const pre = prerequisites(chromiumMissing, serverMissing());
+const pre = prerequisites(chromiumMissing(), serverMissing());
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'];
 const WAIT = 15000;
 
 if (pre.fail) {
@@ -21,30 +18,24 @@ if (pre.fail) {
 } else {
   describe('browser: demo rooms', { timeout: 120000 }, () => {
     let server;
+    let browser;
     let context;
-    let profile;
     const pageErrors = [];
 
     before(async () => {
-      const { chromium } = await import('playwright-core');
       server = await SwitchboardServer.start();
-      profile = tempDir('switchboard-chromium-rooms-');
-      context = await chromium.launchPersistentContext(profile.dir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ARGS,
-      });
+      browser = await launchBrowser();
+      context = browser.context;
     });
 
     after(async () => {
-      await context?.close();
+      await browser?.close();
       await server?.stop();
-      profile?.cleanup();
     });
 
     async function openPage(room, name) {
       const page = await context.newPage();
-      page.on('pageerror', (err) => pageErrors.push(String(err)));
+      collectPageErrors(page, pageErrors);
       await page.goto(`${server.httpUrl}/rooms?room=${encodeURIComponent(room)}&name=${name}`);
       await page.locator('#status[data-status="connected"]').waitFor({ timeout: WAIT });
       return page;
