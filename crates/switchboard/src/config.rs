@@ -605,6 +605,9 @@ pub struct StatsConfig {
     pub activity_log_secs: u64,
     /// Most entries the activity log keeps; the oldest go first. Default 1000.
     pub activity_log_max: usize,
+    /// Record the activity log (and so feed the admin dashboard's live tap). `false` skips the
+    /// per-message recording; counts, rates and status colours are kept either way. Default true.
+    pub activity_log: bool,
 }
 
 impl Default for StatsConfig {
@@ -614,6 +617,7 @@ impl Default for StatsConfig {
             status_stale_secs: 1800,
             activity_log_secs: 300,
             activity_log_max: 1000,
+            activity_log: true,
         }
     }
 }

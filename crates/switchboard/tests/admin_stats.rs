@@ -458,3 +458,16 @@ async fn the_log_forgets_old_entries_and_keeps_at_most_its_maximum() {
     clock.advance(Duration::from_secs(10));
     assert!(entries(&stats(&server, &admin).await).is_empty());
 }
+
+#[tokio::test]
+async fn with_the_activity_log_off_messages_still_count_but_nothing_is_logged() {
+    let clock = ManualClock::new(T0);
+    let server = server_with(&clock, |config| config.stats.activity_log = false).await;
+    let admin = admin_token(&server).await;
+    let mut guest = join(&server, "chat", NamespaceOptions::default()).await;
+    guest.send_text(r#"{"text":"hi"}"#).await.expect("send");
+    guest.recv_json().await.expect("own copy");
+    let counted = stats_when(&server, &admin, |s| s["totalMessages"] == 1).await;
+    assert!(entries(&counted).is_empty(), "{counted:#}");
+    assert_eq!(namespace(&counted, "/api/1/ws/chat")["totalMessages"], 1);
+}

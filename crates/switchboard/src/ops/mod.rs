@@ -165,6 +165,9 @@ impl Operations {
         conn: &Connection,
         message: &Bytes,
     ) {
+        if !self.config.activity_log {
+            return;
+        }
         self.recorder.record(ActivityEvent {
             at_ms,
             dialect,
@@ -185,16 +188,18 @@ impl Operations {
             Target::Channels(_) => "channel",
             Target::Users(_) | Target::Clients(_) | Target::Everyone => "jac",
         };
-        self.recorder.record(ActivityEvent {
-            at_ms: now,
-            dialect,
-            subject: Subject::Target(target.clone()),
-            direction: Direction::Sent,
-            sender: delivery
-                .sender_name_shared()
-                .map_or(Sender::Server, |name| Sender::Named(name.clone())),
-            message: delivery.payload().clone(),
-        });
+        if self.config.activity_log {
+            self.recorder.record(ActivityEvent {
+                at_ms: now,
+                dialect,
+                subject: Subject::Target(target.clone()),
+                direction: Direction::Sent,
+                sender: delivery
+                    .sender_name_shared()
+                    .map_or(Sender::Server, |name| Sender::Named(name.clone())),
+                message: delivery.payload().clone(),
+            });
+        }
         if let Target::Channels(channels) = target {
             for channel in channels {
                 match self.channel_rates.get_mut(channel.as_str()) {
