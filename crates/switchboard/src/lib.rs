@@ -32,7 +32,8 @@
 //! - [`heartbeat`]: the one sweep task that pings idle connections and closes silent ones.
 //! - [`rate_limit`]: the per-connection message budget; [`token_bucket`]: the bucket behind it
 //!   and the account throttles.
-//! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence.
+//! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence; [`tls`]: HTTPS
+//!   and `wss://` without a proxy, the certificate reloaded on SIGHUP.
 //! - [`config`]: every setting with its default; [`stats`]: counters.
 //! - [`close_code`] and [`error_code`]: the two contracts with clients (close codes, error codes).
 //! - [`ids`]: identifier formats; [`json`]: client JSON with field-naming errors.
@@ -64,6 +65,7 @@ pub mod shutdown;
 pub mod stats;
 pub mod store;
 pub mod throttle;
+pub mod tls;
 pub mod token_bucket;
 pub mod upstream;
 pub mod walker;
@@ -73,5 +75,5 @@ pub use app::{StartError, Switchboard, SwitchboardBuilder};
 pub use config::Config;
 pub use identity::Identity;
 pub use notify::Notifier;
-pub use shutdown::serve;
+pub use shutdown::{serve, serve_tls};
 pub use walker::{Call, Method, Reports, Walker, WalkerError};
