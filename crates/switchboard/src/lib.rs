@@ -71,6 +71,11 @@ pub mod upstream;
 pub mod walker;
 pub mod ws;
 
+/// The README's Rust examples, compiled as doc tests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
+
 pub use app::{StartError, Switchboard, SwitchboardBuilder};
 pub use config::Config;
 pub use identity::Identity;
