@@ -2,7 +2,7 @@
 // Lives outside test/ so that `node --test test/` does not run it as a test file.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,8 @@ export function serverMissing() {
 
 /**
  * What a test file should do about missing prerequisites: `{ skip: false }` to run, `{ skip: reason }`
- * to skip (the reason is printed), or a failure when SWITCHBOARD_REQUIRE_SERVICES=1.
+ * to skip (the reason is printed and added to the skip report), or a failure when
+ * SWITCHBOARD_REQUIRE_SERVICES=1.
  */
 export function prerequisites(...reasons) {
   const missing = reasons.filter(Boolean);
@@ -36,7 +37,20 @@ export function prerequisites(...reasons) {
   const reason = missing.join('; ');
   if (servicesRequired()) return { skip: false, fail: `SWITCHBOARD_REQUIRE_SERVICES=1 but ${reason}` };
   console.log(`# SKIPPED: ${reason}`);
+  reportSkip(reason);
   return { skip: reason };
+}
+
+/**
+ * Append `js <test file>: <reason>` to the file named by SWITCHBOARD_SKIP_REPORT (set by
+ * scripts/test), whose summary lists every skipped suite: a skipped test still passes.
+ */
+function reportSkip(reason) {
+  const report = process.env.SWITCHBOARD_SKIP_REPORT;
+  if (!report) return;
+  // Under `node --test` every test file runs in a process of its own, named by argv[1].
+  const file = process.argv[1] ? path.relative(repoRoot, process.argv[1]) : 'clients/js';
+  appendFileSync(report, `js ${file}: ${reason}\n`);
 }
 
 const LISTEN_RE = /switchboard listening on http:\/\/([0-9.]+|\[[0-9a-f:]+\]):(\d+)/i;

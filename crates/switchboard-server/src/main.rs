@@ -2,12 +2,16 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: the command line (serve by default; `user` subcommands) and start-up.
+//! - `main.rs`: the command line (serve by default; `user` and `config` subcommands) and start-up.
 //! - [`settings`]: turning flags, environment variables and the TOML file into a [`switchboard::Config`]
-//!   and the `[[namespace]]` endpoints.
+//!   and the `[[namespace]]` endpoints; [`config_file`]: reading that file so each mistake is
+//!   reported with its file, line and key.
+//! - [`logging`]: log format (text or JSON lines) and colour, on stderr.
 //! - [`demo`]: the demo chat app: seed 000's walkers and the page at `/`.
 
+mod config_file;
 mod demo;
+mod logging;
 mod settings;
 
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::Switchboard;
 use switchboard::dialect::namespace::{Namespace, NamespaceConfig};
+use switchboard::tls::Tls;
 
 /// Real-time messaging server: WebSockets, walkers, accounts.
 #[derive(Parser, Debug)]
@@ -61,6 +66,17 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Check a config file, or print the default one.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Report every unknown key and bad value of FILE with its line; exit 1 if there is any.
+    Check { file: PathBuf },
+    /// Print the default config, every key documented (config/switchboard.example.toml).
+    Default,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,14 +111,14 @@ enum UserCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init()?;
     let cli = Cli::parse();
+    // `None`: serve. The config commands need no loaded config and no data directory.
+    let user_command = match cli.command.unwrap_or(Command::Serve) {
+        Command::Config(command) => return config_command(command),
+        Command::Serve => None,
+        Command::User(command) => Some(command),
+    };
     let mut config = settings::load(cli.config.as_deref(), cli.listen, cli.data_dir)?;
     if let Some(path) = cli.echo_path {
         config.core.echo_path = Some(path);
@@ -119,10 +135,32 @@ async fn main() -> anyhow::Result<()> {
     if let Some(secret) = cli.token_secret {
         config.core.auth.token_secret = Some(secret);
     }
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config.core, config.demo, &config.namespaces).await,
-        Command::User(command) => manage_user(config.core, command).await,
+    match user_command {
+        None => serve(config.core, config.demo, &config.namespaces).await,
+        Some(command) => manage_user(config.core, command).await,
     }
+}
+
+/// `config check` and `config default`: no server, no data directory.
+fn config_command(command: ConfigCommand) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::Default => print!("{}", settings::DEFAULT_CONFIG),
+        ConfigCommand::Check { file } => {
+            let settings = match settings::load(Some(&file), None, None) {
+                Ok(settings) => settings,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    std::process::exit(1);
+                }
+            };
+            if let Err(err) = Tls::from_config(&settings.core.tls) {
+                eprintln!("{}: {err}", file.display());
+                std::process::exit(1);
+            }
+            println!("ok");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(
@@ -131,6 +169,8 @@ async fn serve(
     namespaces: &[NamespaceConfig],
 ) -> anyhow::Result<()> {
     let listen = config.listen;
+    // Before anything else starts: a missing or bad certificate is a start error.
+    let tls = Tls::from_config(&config.tls)?;
     let mut builder = Switchboard::builder(config);
     if demo {
         builder = demo::walkers(builder);
@@ -150,12 +190,19 @@ async fn serve(
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr()?;
     // Signals are handled from here on: a SIGTERM sent as soon as the line below appears shuts
-    // down gracefully instead of killing the process.
+    // down gracefully instead of killing the process, and a SIGHUP reloads the certificate.
     let stop = switchboard::shutdown::signal();
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup();
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to learn the port when listening on port 0.
-    println!("switchboard listening on http://{bound}");
-    tracing::info!(%bound, data_dir = %app.config().data_dir.display(), demo, node_id = app.node_id(), "serving");
-    switchboard::serve(app, router, listener, stop).await?;
+    println!("switchboard listening on {scheme}://{bound}");
+    tracing::info!(%bound, tls = tls.is_some(), data_dir = %app.config().data_dir.display(), demo, node_id = app.node_id(), "serving");
+    match tls {
+        Some(tls) => switchboard::serve_tls(app, router, listener, tls, stop).await?,
+        None => switchboard::serve(app, router, listener, stop).await?,
+    }
     tracing::info!("stopped");
     Ok(())
 }

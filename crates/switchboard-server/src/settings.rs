@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use switchboard::dialect::namespace::{NamespaceConfig, Relay};
+
+use crate::config_file::{ConfigErrors, ConfigFile};
 
 /// Everything the binary needs: the library's config plus the binary's own keys.
 pub struct Settings {
@@ -35,55 +36,63 @@ pub fn default_namespaces() -> Vec<NamespaceConfig> {
     ]
 }
 
+/// The documented defaults, as a config file: `switchboard config default` prints it, and a test
+/// checks that it reads as exactly the defaults.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/switchboard.example.toml");
+
 pub fn load(
     file: Option<&Path>,
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
-) -> anyhow::Result<Settings> {
-    let mut table = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config file {}", path.display()))?;
-            text.parse::<toml::Table>()
-                .with_context(|| format!("parsing config file {}", path.display()))?
-        }
-        None => toml::Table::new(),
+) -> Result<Settings, ConfigErrors> {
+    let mut settings = match file {
+        Some(path) => from_file(ConfigFile::read(path)?)?,
+        None => Settings {
+            core: switchboard::Config::default(),
+            demo: true,
+            namespaces: default_namespaces(),
+        },
     };
-    let demo = match table.remove("demo") {
-        None => true,
-        Some(toml::Value::Boolean(demo)) => demo,
-        Some(other) => anyhow::bail!("config key `demo` must be true or false, not {other}"),
-    };
-    let namespaces = match table.remove("namespace") {
-        None => default_namespaces(),
-        Some(value) => value
-            .try_into()
-            .context("invalid [[namespace]] table (see config/switchboard.example.toml)")?,
-    };
-    let mut core: switchboard::Config = table
-        .try_into()
-        .context("invalid config file (see config/switchboard.example.toml)")?;
     if let Some(listen) = listen {
-        core.listen = listen;
+        settings.core.listen = listen;
     }
     if let Some(dir) = data_dir {
-        core.data_dir = dir;
+        settings.core.data_dir = dir;
     }
-    Ok(Settings {
-        core,
-        demo,
-        namespaces,
-    })
+    Ok(settings)
+}
+
+/// The settings of a parsed config file, or every mistake in it.
+pub fn from_file(mut file: ConfigFile) -> Result<Settings, ConfigErrors> {
+    let mut errors = Vec::new();
+    let demo = file.take::<bool>("demo", &mut errors);
+    let namespaces = file.take::<Vec<NamespaceConfig>>("namespace", &mut errors);
+    let core = file.rest::<switchboard::Config>(&mut errors);
+    match core {
+        Some(core) if errors.is_empty() => Ok(Settings {
+            core,
+            demo: demo.unwrap_or(true),
+            namespaces: namespaces.unwrap_or_else(default_namespaces),
+        }),
+        _ => {
+            errors.sort_by_key(|error| error.line);
+            Err(ConfigErrors(errors))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    /// The example file documents every default; it must parse and say nothing else.
+    /// The example file (printed by `config default`) documents every default; it must parse
+    /// and say nothing else.
     #[test]
     fn the_example_config_is_exactly_the_defaults() {
-        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../config/switchboard.example.toml");
-        let settings = super::load(Some(&example), None, None).expect("example parses");
+        let file = super::ConfigFile::parse(
+            std::path::Path::new("default.toml"),
+            super::DEFAULT_CONFIG.to_string(),
+        )
+        .expect("the default config is valid TOML");
+        let settings = super::from_file(file).expect("the default config parses");
         assert_eq!(
             format!("{:?}", settings.core),
             format!("{:?}", switchboard::Config::default())

@@ -1,79 +1,16 @@
 //! The `switchboard` binary as a newcomer runs it: zero-config start, the demo app, the CLI,
 //! config files and graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 use switchboard_client::channel::ChannelClient;
 use switchboard_client::{ConnectOptions, Incoming, JacClient, http};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+mod common;
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    /// Start the binary in `cwd` with `args` and wait for its listening line.
-    fn start(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BIN);
-        command
-            .current_dir(cwd)
-            .args(args)
-            .env("SWITCHBOARD_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in envs {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("spawn switchboard");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("switchboard listening on http://") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not report its address");
-        Server { child, addr }
-    }
-
-    fn ws(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    /// Send SIGTERM and wait for a clean exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("server did not exit after SIGTERM");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{BIN, Server};
 
 async fn register_and_login(addr: &str, email: &str) -> (String, String) {
     let creds = json!({"email": email, "password": "correct horse"});

@@ -17,6 +17,9 @@ use switchboard_client::{
     ConnectOptions, Incoming, JacClient, NamespaceClient, NamespaceOptions, http,
 };
 
+#[path = "../../switchboard/tests/common/skip.rs"]
+mod skip;
+
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const SECRET: &str = "python example secret";
 const API_KEY: &str = "python-example-api-key";
@@ -28,13 +31,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("SWITCHBOARD_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("python backend test cannot run: {why}");
-    }
-    eprintln!("skipped: {why}");
 }
 
 fn free_port() -> u16 {
@@ -127,7 +123,7 @@ fn start_switchboard(dir: &Path, backend_port: u16) -> (Killed, String) {
 async fn a_python_backend_serves_a_walker_and_publishes_to_clients() {
     let venv = match venv() {
         Ok(venv) => venv,
-        Err(why) => return skip_or_fail(&why),
+        Err(why) => return skip::skip(&format!("python backend: {why}")),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let backend_port = free_port();

@@ -31,6 +31,7 @@ pub struct Config {
     /// inflated on its own (no context takeover), so idle connections keep no compression
     /// state; the server's own messages go out uncompressed. Default true.
     pub permessage_deflate: bool,
+    pub tls: TlsConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub jwt: JwtConfig,
@@ -62,6 +63,7 @@ impl Default for Config {
             echo_path: None,
             allowed_origins: Vec::new(),
             permessage_deflate: true,
+            tls: TlsConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             jwt: JwtConfig::default(),
@@ -90,6 +92,20 @@ impl Config {
             ),
         }
     }
+}
+
+/// HTTPS and `wss://` served by the process itself, for deployments without a TLS-terminating
+/// proxy in front. Both paths set: every connection on `listen` is TLS (plain HTTP is refused);
+/// neither: plain HTTP. The files are read again on SIGHUP, so a renewed certificate is served
+/// without a restart (see [`crate::tls`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, the server's own certificate first. Default: none.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1) of the first certificate.
+    /// Default: none.
+    pub key: Option<PathBuf>,
 }
 
 /// Browsers calling the HTTP API (REST walkers, accounts) from other origins.

@@ -33,7 +33,8 @@
 //! - [`rate_limit`]: the per-connection message budget; [`token_bucket`]: the bucket behind it
 //!   and the account throttles.
 //! - [`shutdown`]: signals, the accept loop and the graceful shutdown sequence; [`readiness`]:
-//!   whether the node should get new clients (starting, serving, stopping).
+//!   whether the node should get new clients (starting, serving, stopping); [`tls`]: HTTPS and
+//!   `wss://` without a proxy, the certificate reloaded on SIGHUP.
 //! - [`config`]: every setting with its default; [`metrics`]: the Prometheus metrics.
 //! - [`ops`]: what an operator sees: statistics per namespace, channel and node, on a clock
 //!   tests can set.
@@ -69,14 +70,20 @@ pub mod session;
 pub mod shutdown;
 pub mod store;
 pub mod throttle;
+pub mod tls;
 pub mod token_bucket;
 pub mod upstream;
 pub mod walker;
 pub mod ws;
 
+/// The README's Rust examples, compiled as doc tests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
+
 pub use app::{StartError, Switchboard, SwitchboardBuilder};
 pub use config::Config;
 pub use identity::Identity;
 pub use notify::Notifier;
-pub use shutdown::serve;
+pub use shutdown::{serve, serve_tls};
 pub use walker::{Call, Method, Reports, Walker, WalkerError};

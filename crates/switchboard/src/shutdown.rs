@@ -4,6 +4,7 @@
 //! (reconnect), then return.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,12 +13,14 @@ use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::app::Switchboard;
+use crate::tls::Tls;
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. On Unix the handlers are installed when this
 /// is called, not when the future is first polled, so a signal sent as soon as the server says it
@@ -82,6 +85,29 @@ pub async fn serve(
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    accept_until_stopped(app, router, listener, None, stop).await
+}
+
+/// [`serve`] over TLS: every connection first completes a TLS handshake with `tls`'s current
+/// certificate (within `limits.handshake_timeout_ms`); a peer speaking plain HTTP fails the
+/// handshake and is disconnected. Graceful shutdown is the same as [`serve`]'s.
+pub async fn serve_tls(
+    app: Switchboard,
+    router: Router,
+    listener: TcpListener,
+    tls: Tls,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    accept_until_stopped(app, router, listener, Some(tls), stop).await
+}
+
+async fn accept_until_stopped(
+    app: Switchboard,
+    router: Router,
+    listener: TcpListener,
+    tls: Option<Tls>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let handshake_timeout = Duration::from_millis(app.config().limits.handshake_timeout_ms.max(1));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -107,29 +133,24 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = router
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
-        let closing = closing.clone();
-        connections.spawn(async move {
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = closing.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, %err, "http connection ended with an error");
+        let connection = Connection {
+            http: http.clone(),
+            router: router.clone(),
+            peer,
+            closing: closing.clone(),
+        };
+        match &tls {
+            None => connections.spawn(connection.serve(stream)),
+            Some(tls) => {
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    match tls.accept(stream, handshake_timeout).await {
+                        Ok(stream) => connection.serve(stream).await,
+                        Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
+                    }
+                })
             }
-        });
+        };
     }
     drop(listener);
     app.shutdown().await;
@@ -138,4 +159,43 @@ pub async fn serve(
     connections.close();
     let _ = tokio::time::timeout(app.config().shutdown.close_grace(), connections.wait()).await;
     Ok(())
+}
+
+/// One accepted connection, plain or after its TLS handshake: HTTP/1.1 with upgrades, until it
+/// ends or `closing` asks it to finish its request in flight.
+struct Connection {
+    http: hyper::server::conn::http1::Builder,
+    router: Router,
+    peer: SocketAddr,
+    closing: CancellationToken,
+}
+
+impl Connection {
+    async fn serve<Io>(self, io: Io)
+    where
+        Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        let service = self
+            .router
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection = self
+            .http
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+            .with_upgrades();
+        tokio::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = self.closing.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(%peer, %err, "http connection ended with an error");
+        }
+    }
 }

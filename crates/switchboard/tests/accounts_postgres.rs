@@ -22,10 +22,7 @@ impl Schema {
         let mut conn = match sqlx::PgConnection::connect(&base_url).await {
             Ok(conn) => conn,
             Err(err) => {
-                if std::env::var("SWITCHBOARD_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                    panic!("PostgreSQL at {base_url} is required: {err}");
-                }
-                eprintln!("skipped: PostgreSQL at {base_url} unreachable: {err}");
+                common::skip::skip(&format!("PostgreSQL at {base_url} unreachable: {err}"));
                 return None;
             }
         };

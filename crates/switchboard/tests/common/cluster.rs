@@ -16,22 +16,13 @@ use sqlx::Connection;
 use switchboard_client::{ClientError, Incoming, JacClient, http};
 
 use super::TestServer;
+pub use super::skip::skip;
 
 /// Which engine carries the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Redis,
     Nats,
-}
-
-fn required() -> bool {
-    std::env::var("SWITCHBOARD_REQUIRE_SERVICES").as_deref() == Ok("1")
-}
-
-/// Skip (print why) or, when services are required, fail.
-pub fn skip(why: &str) {
-    assert!(!required(), "required service missing: {why}");
-    eprintln!("skipped: {why}");
 }
 
 /// A backplane server: the shared service, or one of the test's own.

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod cluster;
+pub mod skip;
 
 use std::time::Duration;
 
