@@ -23,7 +23,7 @@
 # Switchboard's accounts in PostgreSQL ($BENCH_DATABASE_URL, default the local `test` database),
 # and the same load on one node; without those services it is reported n/a. The matrix of both can
 # be narrowed with PUBLISH_BATCHES, CLUSTER_S, CLUSTER_NODES, CLUSTER_BACKPLANES, CLUSTER_PACES
-# and CLUSTER_DELIVERIES.
+# and CLUSTER_DELIVERIES, their lengths with PUBLISH_SECS and CLUSTER_SECS.
 set -uo pipefail
 
 # Linux groups processes by session for scheduling (autogroup): `nice` only ranks processes within a
@@ -89,8 +89,8 @@ if [ "$mode" = quick ]; then
   RATE_S=1000; RATE=20
   ROOMS=100; PER_ROOM=10; ROOMS_RATE=10
   RPC_C=50; RPC_SECS=2
-  PUBLISH_S=1000; PUBLISH_SECS=2
-  CLUSTER_S_DEFAULT="1000"; CLUSTER_SECS=2
+  PUBLISH_S=1000; PUBLISH_SECS="${PUBLISH_SECS:-2}"
+  CLUSTER_S_DEFAULT="1000"; CLUSTER_SECS="${CLUSTER_SECS:-2}"
 else
   reps="${reps:-5}"
   IDLE_N=18000; CONNECT_N=18000
@@ -99,8 +99,8 @@ else
   RATE_S=1000; RATE=50
   ROOMS=1000; PER_ROOM=10; ROOMS_RATE=5
   RPC_C=50; RPC_SECS=10
-  PUBLISH_S=1000; PUBLISH_SECS=10
-  CLUSTER_S_DEFAULT="1000 10000"; CLUSTER_SECS=10
+  PUBLISH_S=1000; PUBLISH_SECS="${PUBLISH_SECS:-10}"
+  CLUSTER_S_DEFAULT="1000 10000"; CLUSTER_SECS="${CLUSTER_SECS:-10}"
 fi
 PUBLISH_BATCHES="${PUBLISH_BATCHES:-1 100}"
 # A bench-only key, the one bench/configs/switchboard.toml declares.
@@ -274,6 +274,10 @@ stop_nodes() {
 }
 trap 'stop_server; stop_nodes' EXIT
 
+# The machine's load just before each measurement (load.txt beside the results): other engineers'
+# builds show here; the records carry the load at their end, which includes the run itself.
+log_load() { echo "$1 $(uptime)" >>"$out/load.txt"; }
+
 # Same warm-up for every server: 200 connections opened and closed.
 warm_up() {
   local name="$1"
@@ -302,6 +306,7 @@ run() {
       start_server "$name" || { na "$scenario" "$name" "server did not start"; return; }
       warm_up "$name"
     fi
+    log_load "$scenario-$key-$name-$rep"
     timeout 600 taskset -c "$GEN_CPU" "$bench" "$scenario" --protocol "$(protocol_of "$name")" \
       --addr "127.0.0.1:$(port_of "$name")" --server-pid "$server_pid" --label "$name" \
       --tag "$key" --out "$results/$scenario-$key-$name-$rep.json" --sources "$SOURCES" "${extra[@]}" "$@" \
@@ -413,6 +418,7 @@ run_nodes() {
       peers="$peers${peers:+,}127.0.0.1:$(node_port "$name" "$i")"
       peer_pids="$peer_pids${peer_pids:+,}${node_pids[$i]}"
     done
+    log_load "cluster-$tag-$name-$rep"
     timeout 600 taskset -c "$GEN_CPU" "$bench" cluster --protocol "$(protocol_of "$name")" \
       --addr "127.0.0.1:$(node_port "$name" 0)" ${peers:+--peers "$peers" --peer-pids "$peer_pids"} \
       --server-pid "${node_pids[0]}" --backplane "$backplane" ${bp_pid:+--backplane-pid "$bp_pid"} \
