@@ -254,8 +254,12 @@ start_nodes() {
       sockudo)
         (cd "$work" && set -a && . "$here/peers/sockudo.env" && PORT="$port" &&
           INSTANCE_PROCESS_ID="bench-node-$i" &&
-          if [ "$backplane" = redis ]; then ADAPTER_DRIVER=redis; REDIS_URL="$url"; fi &&
-          if [ "$backplane" = nats ]; then ADAPTER_DRIVER=nats; NATS_SERVERS="$url"; fi &&
+          if [ "$backplane" != none ]; then
+            # Clustered, Sockudo refuses a node-local cache: its cache goes to the local Redis
+            # whichever adapter carries the messages.
+            ADAPTER_DRIVER="$backplane"; CACHE_DRIVER=redis; REDIS_URL="$(backplane_url redis)"
+          fi &&
+          if [ "$backplane" = nats ]; then NATS_SERVERS="$url"; fi &&
           set +a && exec taskset -c "$SERVER_CPU" "$here/peers/.sockudo/bin/sockudo") >"$log" 2>&1 &
         ;;
     esac
