@@ -236,7 +236,8 @@ start_nodes() {
   url="$(backplane_url "$backplane")"
   for ((i = 0; i < count; i++)); do
     port="$(node_port "$name" "$i")"
-    work="$out/work/$name-node-$i"
+    # Absolute: the node runs in it, and $out may be relative (BENCH_OUT=bench/records/...).
+    work="$(cd "$out" && pwd)/work/$name-node-$i"
     log="$logs/$name-node-$i-$(date +%s%N).log"
     rm -rf "$work"; mkdir -p "$work"
     case "$name" in
