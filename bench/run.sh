@@ -73,6 +73,9 @@ mkdir -p "$results" "$logs"
   echo "# started $(date -u '+%Y-%m-%d %H:%M:%S UTC'); SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1}" \
     "BENCH_SOURCES=${BENCH_SOURCES:-default} BENCH_OUT=${BENCH_OUT:-default}" \
     "BENCH_EXTRA_RESULTS=${BENCH_EXTRA_RESULTS:-}"
+  # The publish and cluster matrix, when narrowed or lengthened from the environment.
+  env | grep -E '^(PUBLISH_(SECS|BATCHES)|CLUSTER_(S|SECS|NODES|BACKPLANES|PACES|DELIVERIES)|BENCH_DATABASE_URL)=' \
+    | sort | sed 's/^/# environment: /'
 } >"$out/command.txt"
 {
   echo '$ lscpu | head -20'; lscpu 2>/dev/null | head -20
