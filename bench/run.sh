@@ -3,7 +3,7 @@
 # Jac Cloud, on this machine, in one run, with the same scenarios, pinning and warm-up.
 #
 #   bench/run.sh [--quick | --full] [--servers switchboard,sockudo,socketio,ws,jaccloud] [--reps N]
-#                [--scenarios idle,connect,fanout,namespace,rooms,rpc,channel,presence]
+#                [--scenarios idle,connect,fanout,namespace,rooms,rpc,channel,presence,publish,cluster]
 #
 # --quick (default): 264 s of scenarios for Switchboard with Jac Cloud before idle also ran with
 # --deflate (its connects are slow);
@@ -17,6 +17,13 @@
 # BENCH_SERVER_BIN=PATH runs that Switchboard binary instead of this checkout's (BENCH_SERVER_REVISION
 # names it in the records), so two builds can be compared under the same generator.
 # Charts: bench/charts/*.svg.
+# `publish` feeds a channel through each server's HTTP publish API (Switchboard's /api/publish,
+# Sockudo's Pusher events API), one item and $PUBLISH_BATCHES items per request. `cluster` starts
+# 2 and 3 nodes of each server joined by the local Redis (127.0.0.1:6379) or NATS (127.0.0.1:4222),
+# Switchboard's accounts in PostgreSQL ($BENCH_DATABASE_URL, default the local `test` database),
+# and the same load on one node; without those services it is reported n/a. The matrix of both can
+# be narrowed with PUBLISH_BATCHES, CLUSTER_S, CLUSTER_NODES, CLUSTER_BACKPLANES, CLUSTER_PACES
+# and CLUSTER_DELIVERIES, their lengths with PUBLISH_SECS and CLUSTER_SECS.
 set -uo pipefail
 
 # Linux groups processes by session for scheduling (autogroup): `nice` only ranks processes within a
@@ -33,7 +40,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 mode=quick
 servers="switchboard,sockudo,socketio,ws,jaccloud"
-all_scenarios="idle,connect,fanout,namespace,rooms,rpc,channel,presence"
+all_scenarios="idle,connect,fanout,namespace,rooms,rpc,channel,presence,publish,cluster"
 scenarios=$all_scenarios
 reps=""
 while [ $# -gt 0 ]; do
@@ -66,6 +73,9 @@ mkdir -p "$results" "$logs"
   echo "# started $(date -u '+%Y-%m-%d %H:%M:%S UTC'); SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1}" \
     "BENCH_SOURCES=${BENCH_SOURCES:-default} BENCH_OUT=${BENCH_OUT:-default}" \
     "BENCH_EXTRA_RESULTS=${BENCH_EXTRA_RESULTS:-}"
+  # The publish and cluster matrix, when narrowed or lengthened from the environment.
+  env | grep -E '^(PUBLISH_(SECS|BATCHES)|CLUSTER_(S|SECS|NODES|BACKPLANES|PACES|DELIVERIES)|BENCH_DATABASE_URL)=' \
+    | sort | sed 's/^/# environment: /'
 } >"$out/command.txt"
 {
   echo '$ lscpu | head -20'; lscpu 2>/dev/null | head -20
@@ -82,6 +92,8 @@ if [ "$mode" = quick ]; then
   RATE_S=1000; RATE=20
   ROOMS=100; PER_ROOM=10; ROOMS_RATE=10
   RPC_C=50; RPC_SECS=2
+  PUBLISH_S=1000; PUBLISH_SECS="${PUBLISH_SECS:-2}"
+  CLUSTER_S_DEFAULT="1000"; CLUSTER_SECS="${CLUSTER_SECS:-2}"
 else
   reps="${reps:-5}"
   IDLE_N=18000; CONNECT_N=18000
@@ -90,7 +102,20 @@ else
   RATE_S=1000; RATE=50
   ROOMS=1000; PER_ROOM=10; ROOMS_RATE=5
   RPC_C=50; RPC_SECS=10
+  PUBLISH_S=1000; PUBLISH_SECS="${PUBLISH_SECS:-10}"
+  CLUSTER_S_DEFAULT="1000 10000"; CLUSTER_SECS="${CLUSTER_SECS:-10}"
 fi
+PUBLISH_BATCHES="${PUBLISH_BATCHES:-1 100}"
+# A bench-only key, the one bench/configs/switchboard.toml declares.
+PUBLISH_API_KEY=bench-publish-key-not-a-secret
+CLUSTER_S="${CLUSTER_S:-$CLUSTER_S_DEFAULT}"
+# The fixed-rate pass publishes CLUSTER_DELIVERIES / S messages per second (the same delivery
+# load at every S); the flat-out pass keeps $WINDOW messages per subscriber in flight.
+CLUSTER_DELIVERIES="${CLUSTER_DELIVERIES:-100000}"
+CLUSTER_PACES="${CLUSTER_PACES:-flat rate}"
+CLUSTER_NODES="${CLUSTER_NODES:-2 3}"
+CLUSTER_BACKPLANES="${CLUSTER_BACKPLANES:-redis nats}"
+CLUSTER_DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 WINDOW=64
 # Client sockets come from these loopback addresses, the generator choosing source ports itself
 # (the kernel's own choice scans the port range on every connect once thousands are in use).
@@ -163,30 +188,103 @@ start_server() {
       ;;
   esac
   server_pid=$!
-  # Ready when the port accepts connections (Jac Cloud compiles the app first: allow 90 s).
-  for _ in $(seq 1 900); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      sleep 0.5
-      return 0
-    fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
+  wait_ready "$port" "$server_pid" && return 0
   echo "   $name did not start; see $log" >&2
   stop_server
   return 1
 }
 
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
+# wait_ready PORT PID: until the port accepts connections (Jac Cloud compiles the app first:
+# allow 90 s); fails as soon as the process is gone.
+wait_ready() {
+  for _ in $(seq 1 900); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+      sleep 0.5
+      return 0
+    fi
+    if ! kill -0 "$2" 2>/dev/null; then return 1; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_pid PID: TERM, up to 5 s to exit, then KILL.
+stop_pid() {
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+    kill "$1" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
   fi
+}
+
+stop_server() {
+  stop_pid "$server_pid"
   server_pid=""
 }
-trap stop_server EXIT
+
+# Several nodes of one server for `cluster`, on consecutive ports from 18100 (Switchboard) or
+# 18200 (Sockudo), every one pinned to $SERVER_CPU like a single server.
+node_pids=()
+node_port() { case "$1" in switchboard) echo $((18100 + $2)) ;; sockudo) echo $((18200 + $2)) ;; esac; }
+backplane_url() { case "$1" in redis) echo redis://127.0.0.1:6379 ;; nats) echo nats://127.0.0.1:4222 ;; esac; }
+backplane_port() { case "$1" in redis) echo 6379 ;; nats) echo 4222 ;; esac; }
+# The pid of the process listening on the backplane's port (its CPU time is reported).
+backplane_pid() {
+  ss -Hltnp "sport = :$(backplane_port "$1")" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}
+# start_nodes SERVER COUNT BACKPLANE (none: one plain node, no backplane)
+start_nodes() {
+  local name="$1" count="$2" backplane="$3" url i port work log
+  url="$(backplane_url "$backplane")"
+  for ((i = 0; i < count; i++)); do
+    port="$(node_port "$name" "$i")"
+    # Absolute: the node runs in it, and $out may be relative (BENCH_OUT=bench/records/...).
+    work="$(cd "$out" && pwd)/work/$name-node-$i"
+    log="$logs/$name-node-$i-$(date +%s%N).log"
+    rm -rf "$work"; mkdir -p "$work"
+    case "$name" in
+      switchboard)
+        local args=(--listen "127.0.0.1:$port" --data-dir "$work/data" --config "$here/configs/switchboard.toml")
+        if [ "$backplane" != none ]; then
+          # A cluster name of its own, so other users of the same Redis/NATS never mix with it.
+          { cat "$here/configs/switchboard.toml"; printf '\n[cluster]\nname = "bench-%s"\n' "$$"; } >"$work/switchboard.toml"
+          args=(--listen "127.0.0.1:$port" --data-dir "$work/data" --config "$work/switchboard.toml"
+            --backplane "$url" --database-url "$CLUSTER_DATABASE_URL" --node-id "bench-node-$i")
+        fi
+        (cd "$work" && SWITCHBOARD_TOKEN_SECRET=bench-cluster-secret-not-a-secret \
+          exec taskset -c "$SERVER_CPU" "$sb_bin" "${args[@]}") >"$log" 2>&1 &
+        ;;
+      sockudo)
+        (cd "$work" && set -a && . "$here/peers/sockudo.env" && PORT="$port" &&
+          INSTANCE_PROCESS_ID="bench-node-$i" &&
+          if [ "$backplane" != none ]; then
+            # Clustered, Sockudo refuses a node-local cache: its cache goes to the local Redis
+            # whichever adapter carries the messages.
+            ADAPTER_DRIVER="$backplane"; CACHE_DRIVER=redis; REDIS_URL="$(backplane_url redis)"
+          fi &&
+          if [ "$backplane" = nats ]; then NATS_SERVERS="$url"; fi &&
+          set +a && exec taskset -c "$SERVER_CPU" "$here/peers/.sockudo/bin/sockudo") >"$log" 2>&1 &
+        ;;
+    esac
+    node_pids+=($!)
+    if ! wait_ready "$port" "$!"; then
+      echo "   $name node $i did not start; see $log" >&2
+      stop_nodes
+      return 1
+    fi
+  done
+}
+stop_nodes() {
+  local pid
+  for pid in "${node_pids[@]}"; do stop_pid "$pid"; done
+  node_pids=()
+}
+trap 'stop_server; stop_nodes' EXIT
+
+# The machine's load just before each measurement (load.txt beside the results): other engineers'
+# builds show here; the records carry the load at their end, which includes the run itself.
+log_load() { echo "$1 $(uptime)" >>"$out/load.txt"; }
 
 # Same warm-up for every server: 200 connections opened and closed.
 warm_up() {
@@ -216,6 +314,7 @@ run() {
       start_server "$name" || { na "$scenario" "$name" "server did not start"; return; }
       warm_up "$name"
     fi
+    log_load "$scenario-$key-$name-$rep"
     timeout 600 taskset -c "$GEN_CPU" "$bench" "$scenario" --protocol "$(protocol_of "$name")" \
       --addr "127.0.0.1:$(port_of "$name")" --server-pid "$server_pid" --label "$name" \
       --tag "$key" --out "$results/$scenario-$key-$name-$rep.json" --sources "$SOURCES" "${extra[@]}" "$@" \
@@ -260,6 +359,20 @@ for name in "${server_list[@]}"; do
     socketio) na rpc socketio "no walkers; a Socket.IO ack handler would measure a different thing" ;;
     ws) na rpc ws "bare broadcast server: no handlers" ;;
   esac
+  # A backend feeding one channel over HTTP: one item per request, then batches.
+  case "$name" in
+    switchboard)
+      for b in $PUBLISH_BATCHES; do
+        run publish "$name" "s$PUBLISH_S-b$b" no --subscribers "$PUBLISH_S" --batch "$b" \
+          --api-key "$PUBLISH_API_KEY" --window "$WINDOW" --duration "$PUBLISH_SECS" --drain 3
+      done ;;
+    sockudo)
+      for b in $PUBLISH_BATCHES; do
+        run publish "$name" "s$PUBLISH_S-b$b" no --subscribers "$PUBLISH_S" --batch "$b" \
+          --window "$WINDOW" --duration "$PUBLISH_SECS" --drain 3
+      done ;;
+    *) na publish "$name" "no HTTP publish API" ;;
+  esac
   # Switchboard's channel dialect (seed 004): the fan-out beside the Jac one, and presence storms.
   case "$name" in
     switchboard)
@@ -270,6 +383,63 @@ for name in "${server_list[@]}"; do
     *)
       na channel "$name" "Switchboard's channel dialect (seed 004) only"
       na presence "$name" "Switchboard's channel dialect (seed 004) only" ;;
+  esac
+done
+# run_cluster SERVER: the `cluster` matrix of one server; `n1` is one plain node, the baseline.
+run_cluster() {
+  local name="$1" s pace pacing n backplane tag bp_pid
+  wants cluster || return 0
+  for s in $CLUSTER_S; do
+    for pace in $CLUSTER_PACES; do
+      pacing=(--window "$WINDOW"); [ "$pace" = rate ] && pacing=(--rate "$((CLUSTER_DELIVERIES / s))")
+      [ "$pace" = rate ] && pace="rate$((CLUSTER_DELIVERIES / s))"
+      for n in 1 $CLUSTER_NODES; do
+        for backplane in $CLUSTER_BACKPLANES; do
+          [ "$n" = 1 ] && backplane=none
+          # Sockudo on two nodes, as the issue compares it.
+          if [ "$name" = sockudo ] && [ "$n" -gt 2 ]; then continue; fi
+          tag="s$s-n1-$pace"
+          bp_pid=""
+          if [ "$backplane" != none ]; then
+            tag="s$s-n$n-$backplane-$pace"
+            bp_pid="$(backplane_pid "$backplane")"
+            if [ -z "$bp_pid" ]; then
+              echo "   cluster $name $tag: no $backplane server on port $(backplane_port "$backplane")"
+              continue
+            fi
+          fi
+          run_nodes "$name" "$n" "$backplane" "$tag" "$bp_pid" --subscribers "$s" "${pacing[@]}"
+          [ "$n" = 1 ] && break
+        done
+      done
+    done
+  done
+}
+# run_nodes SERVER N BACKPLANE TAG BACKPLANE_PID ARGS...: $reps runs on N fresh nodes each.
+run_nodes() {
+  local name="$1" n="$2" backplane="$3" tag="$4" bp_pid="$5" rep i peers peer_pids
+  shift 5
+  for rep in $(seq 1 "$reps"); do
+    start_nodes "$name" "$n" "$backplane" || { echo "   cluster $name $tag: nodes did not start"; return; }
+    peers=""; peer_pids=""
+    for ((i = 1; i < n; i++)); do
+      peers="$peers${peers:+,}127.0.0.1:$(node_port "$name" "$i")"
+      peer_pids="$peer_pids${peer_pids:+,}${node_pids[$i]}"
+    done
+    log_load "cluster-$tag-$name-$rep"
+    timeout 600 taskset -c "$GEN_CPU" "$bench" cluster --protocol "$(protocol_of "$name")" \
+      --addr "127.0.0.1:$(node_port "$name" 0)" ${peers:+--peers "$peers" --peer-pids "$peer_pids"} \
+      --server-pid "${node_pids[0]}" --backplane "$backplane" ${bp_pid:+--backplane-pid "$bp_pid"} \
+      --label "$name" --tag "$tag" --out "$results/cluster-$tag-$name-$rep.json" --sources "$SOURCES" \
+      --duration "$CLUSTER_SECS" --drain 3 "$@" \
+      || echo "   cluster $name $tag rep $rep failed (exit $?)"
+    stop_nodes
+  done
+}
+for name in "${server_list[@]}"; do
+  case "$name" in
+    switchboard|sockudo) installed "$name" && echo "== $name: cluster" && run_cluster "$name" ;;
+    *) na cluster "$name" "the comparison is Sockudo's, whose adapters scale over Redis and NATS" ;;
   esac
 done
 elapsed=$(( $(date +%s) - started_at ))

@@ -11,6 +11,9 @@
 //! switchboard-bench channel --subscribers 1000 [--rate 100 | --window 4]
 //! switchboard-bench presence --members 1000 --server-pid PID
 //! switchboard-bench namespace --subscribers 1000 --namespace bench [--rate 100 | --window 4]
+//! switchboard-bench publish --subscribers 1000 --batch 100 --api-key KEY (Pusher: --protocol pusher)
+//! switchboard-bench cluster --addr NODE1 --peers NODE2,NODE3 --server-pid P1 --peer-pids P2,P3 \
+//!                           --backplane redis --backplane-pid PID --subscribers 1000 --rate 50
 //! switchboard-bench report  --results bench/run/results --out BENCHMARKS.md --charts bench/charts
 //! ```
 //! The generator runs on one thread: pin it to one core with `taskset`.
@@ -18,7 +21,8 @@
 //! # Layout
 //!
 //! - `scenario`: the [`scenario::Scenario`] enum (one subcommand per scenario) and one file per
-//!   scenario (`idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`, `namespace`), with the client, publisher and
+//!   scenario (`idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`, `namespace`,
+//!   `publish`, `cluster`), with the client, publisher and
 //!   measurement helpers they share.
 //! - `proto`: the wire protocols (Jac dialect, channel dialect, Pusher, Socket.IO, bare `ws`): how to open a usable
 //!   connection and publish in each.
@@ -49,7 +53,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     #[command(flatten)]
-    Scenario(Scenario),
+    Scenario(Box<Scenario>),
     /// Summarise a directory of JSON records into a Markdown report with SVG charts.
     Report(report::ReportArgs),
 }
@@ -85,6 +89,8 @@ mod tests {
             "channel",
             "presence",
             "namespace",
+            "publish",
+            "cluster",
         ] {
             let cli = Cli::try_parse_from(["switchboard-bench", name]).expect("parses");
             let Command::Scenario(scenario) = cli.command else {

@@ -177,6 +177,9 @@ pub struct Machine {
     pub cores: usize,
     pub kernel: String,
     pub memory_total_bytes: u64,
+    /// The 1, 5 and 15 minute load averages when the record was written, the run's own server
+    /// and generator included (they add up to 2): the trace of other work sharing the machine.
+    pub load_average: [f64; 3],
 }
 
 impl Machine {
@@ -201,8 +204,16 @@ impl Machine {
             cores,
             kernel,
             memory_total_bytes: kib_field(&meminfo, "MemTotal").unwrap_or(0),
+            load_average: load_average(),
         }
     }
+}
+
+/// `/proc/loadavg`'s first three fields (zeros if unreadable).
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|v| v.parse().unwrap_or(0.0));
+    std::array::from_fn(|_| fields.next().unwrap_or(0.0))
 }
 
 /// The cores a process may run on (its `Cpus_allowed_list`), e.g. `[0]` when pinned with taskset.

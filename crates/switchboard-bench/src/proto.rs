@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | `jac` (Switchboard, Jac Cloud) | `/websocket?channel_id=R` | client event `channel` | the `connection` frame arrived |
 //! | `namespace` (Switchboard, seed 003) | `/api/1/ws/R` | any object, from a socket of the same namespace (relayed by the namespace's `on_message`) | the `connected` envelope arrived |
-//! | `pusher` (Sockudo) | `/app/KEY`, then `pusher:subscribe` | HTTP `POST /apps/ID/events` (signed) | `pusher:connection_established` (and `subscription_succeeded` for a room) |
+//! | `pusher` (Sockudo) | `/app/KEY`, then `pusher:subscribe` | HTTP `POST /apps/ID/events` or `batch_events` (signed) | `pusher:connection_established` (and `subscription_succeeded` for a room) |
 //! | `sio` (Socket.IO 4) | Engine.IO v4 over WebSocket, `?room=R` joins | `42["pub",R,data]` | the namespace connect reply `40{...}` |
 //! | `ws` (bare `ws` floor) | `/?room=R` | `/?pub=R`, any text frame | the 101 response |
 //! | `channel` (Switchboard's channel dialect, seed 004) | `/ws/R` | `{"channel":R,"cmd":..,"param":..}` from a member | the 101 response (no first frame) |
@@ -54,6 +54,8 @@ pub struct Target {
     pub app_secret: String,
     /// Sent as `Authorization: Bearer` on every WebSocket upgrade (Jac dialect).
     pub bearer: Option<String>,
+    /// Switchboard's HTTP publish API key (an `[[api_key]]` of the server's config).
+    pub api_key: Option<String>,
     /// Source addresses to spread client sockets over (round robin); empty: the kernel's choice.
     pub sources: Vec<IpAddr>,
     /// Offer permessage-deflate on the upgrade, as browsers do. Only the handshake frames are
@@ -242,11 +244,52 @@ impl Target {
         }
     }
 
-    /// The signed Pusher HTTP API request that publishes `payload` to `room`.
-    pub fn pusher_publish_request(&self, room: &str, payload: &str) -> Vec<u8> {
-        let body = format!(r#"{{"name":"m","channels":["{room}"],"data":"{payload}"}}"#);
+    /// The HTTP request that publishes `payloads` (each already a JSON string literal's contents)
+    /// to `room` as one request: Sockudo's signed Pusher events API (`events` for one item,
+    /// `batch_events` for several), or Switchboard's `POST /api/publish` when an API key is set
+    /// (one item, or a batch as a JSON array). `None` when the server has no HTTP publish API
+    /// the generator knows.
+    pub fn http_publish_request(&self, room: &str, payloads: &[String]) -> Option<Vec<u8>> {
+        match (self.protocol, &self.api_key) {
+            (Protocol::Pusher, _) => Some(self.pusher_publish_request(room, payloads)),
+            (_, Some(key)) => {
+                let item = |p: &String| {
+                    format!(
+                        r#"{{"target":{{"channels":["{room}"]}},"event":"m","data":{{"m":"{p}"}}}}"#
+                    )
+                };
+                let body = match payloads {
+                    [one] => item(one),
+                    many => format!("[{}]", many.iter().map(item).collect::<Vec<_>>().join(",")),
+                };
+                let auth = format!("Authorization: Bearer {key}\r\n");
+                Some(self.post("/api/publish", &auth, &body))
+            }
+            _ => None,
+        }
+    }
+
+    /// Pusher's signed request: auth_key, auth_timestamp, auth_version and body_md5 in the query,
+    /// auth_signature the hex HMAC-SHA256 of "POST\n<path>\n<sorted query>" under the app secret.
+    fn pusher_publish_request(&self, room: &str, payloads: &[String]) -> Vec<u8> {
+        let (endpoint, body) = match payloads {
+            [one] => (
+                "events",
+                format!(r#"{{"name":"m","channels":["{room}"],"data":"{one}"}}"#),
+            ),
+            many => {
+                let events: Vec<String> = many
+                    .iter()
+                    .map(|p| format!(r#"{{"name":"m","channel":"{room}","data":"{p}"}}"#))
+                    .collect();
+                (
+                    "batch_events",
+                    format!(r#"{{"batch":[{}]}}"#, events.join(",")),
+                )
+            }
+        };
         let body_md5 = hex::encode(Md5::digest(body.as_bytes()));
-        let path = format!("/apps/{}/events", self.app_id);
+        let path = format!("/apps/{}/{endpoint}", self.app_id);
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -260,8 +303,17 @@ impl Target {
             .expect("hmac accepts any key length");
         mac.update(to_sign.as_bytes());
         let signature = hex::encode(mac.finalize().into_bytes());
+        self.post(
+            &format!("{path}?{query}&auth_signature={signature}"),
+            "",
+            &body,
+        )
+    }
+
+    /// An HTTP/1.1 JSON POST; `headers` are extra header lines, each ending in CRLF.
+    fn post(&self, path_and_query: &str, headers: &str, body: &str) -> Vec<u8> {
         format!(
-            "POST {path}?{query}&auth_signature={signature} HTTP/1.1\r\nHost: {}\r\n\
+            "POST {path_and_query} HTTP/1.1\r\nHost: {}\r\n{headers}\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.host,
             body.len()
@@ -325,7 +377,7 @@ fn lossy(bytes: &[u8]) -> String {
     text.chars().take(300).collect()
 }
 
-/// An HTTP/1.1 client connection for the Pusher events API: one request at a time, kept alive
+/// An HTTP/1.1 client connection for the HTTP publish APIs (Pusher events, `/api/publish`): one request at a time, kept alive
 /// unless the server answers `connection: close` (Sockudo 5.2 closes after every API response),
 /// in which case the next request opens a new connection.
 pub struct HttpConn {
@@ -413,7 +465,87 @@ impl HttpConn {
 
 #[cfg(test)]
 mod tests {
-    use super::inflate;
+    use std::net::SocketAddr;
+
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    use super::{Protocol, Target, inflate};
+
+    fn target(protocol: Protocol, api_key: Option<&str>) -> Target {
+        let addr: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        Target {
+            protocol,
+            addr,
+            host: addr.to_string(),
+            app_id: "app".into(),
+            app_key: "key".into(),
+            app_secret: "secret".into(),
+            bearer: None,
+            api_key: api_key.map(str::to_string),
+            sources: Vec::new(),
+            offer_deflate: false,
+        }
+    }
+
+    /// Splits a request into its request line, head and parsed JSON body.
+    fn parts(request: &[u8]) -> (String, String, serde_json::Value) {
+        let text = String::from_utf8(request.to_vec()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let line = head.lines().next().unwrap().to_string();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        (line, head.to_string(), serde_json::from_str(body).unwrap())
+    }
+
+    #[test]
+    fn switchboard_publish_is_one_item_or_an_array_with_the_api_key() {
+        let t = target(Protocol::Jac, Some("k".repeat(16).as_str()));
+        let one = t.http_publish_request("r", &["a".into()]).unwrap();
+        let (line, head, body) = parts(&one);
+        assert_eq!(line, "POST /api/publish HTTP/1.1");
+        assert!(head.contains(&format!("Authorization: Bearer {}", "k".repeat(16))));
+        assert_eq!(body["target"]["channels"][0], "r");
+        assert_eq!(body["data"]["m"], "a");
+        let many = t
+            .http_publish_request("r", &["a".into(), "b".into(), "c".into()])
+            .unwrap();
+        let (_, _, body) = parts(&many);
+        assert_eq!(body.as_array().unwrap().len(), 3);
+        assert_eq!(body[2]["data"]["m"], "c");
+    }
+
+    #[test]
+    fn without_an_api_key_switchboard_has_no_http_publish() {
+        assert!(
+            target(Protocol::Jac, None)
+                .http_publish_request("r", &["a".into()])
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn pusher_batch_goes_to_batch_events_signed_over_the_sorted_query() {
+        let t = target(Protocol::Pusher, None);
+        let request = t
+            .http_publish_request("r", &["a".into(), "b".into()])
+            .unwrap();
+        let (line, _, body) = parts(&request);
+        assert_eq!(body["batch"][1]["channel"], "r");
+        assert_eq!(body["batch"][1]["data"], "b");
+        let target = line.split_whitespace().nth(1).unwrap();
+        let (path, query) = target.split_once('?').unwrap();
+        assert_eq!(path, "/apps/app/batch_events");
+        let (signed, signature) = query.split_once("&auth_signature=").unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").unwrap();
+        mac.update(format!("POST\n{path}\n{signed}").as_bytes());
+        assert_eq!(signature, hex::encode(mac.finalize().into_bytes()));
+        let single = t.http_publish_request("r", &["a".into()]).unwrap();
+        assert!(
+            parts(&single)
+                .0
+                .starts_with("POST /apps/app/events?auth_key=key&")
+        );
+    }
 
     /// Compress like a permessage-deflate sender: raw deflate, sync flush, trailing `00 00 ff ff`
     /// dropped.

@@ -89,6 +89,37 @@ pub(super) fn figures(scenario: &str, tag: &str) -> Vec<Figure> {
             fig("server_cpu_util", "server CPU (cores)", true),
             fig("generator_cpu_util", "generator CPU (cores)", true),
         ],
+        "publish" => vec![
+            fig("messages_per_sec", "items published/s", true),
+            fig("requests_per_sec", "HTTP requests/s", true),
+            fig("deliveries_per_sec", "deliveries/s", true),
+            fig("p50_ms", "publish-to-receive p50 (ms)", false),
+            fig("p99_ms", "p99 (ms)", false),
+            fig("lost", "lost", false),
+            fig("publish_errors", "failed requests", false),
+            fig(
+                "server_cpu_ns_per_delivery",
+                "server CPU per delivery (ns)",
+                false,
+            ),
+        ],
+        "cluster" => vec![
+            fig("deliveries_per_sec", "deliveries/s", true),
+            fig("p50_ms", "latency p50 (ms)", false),
+            fig("p99_ms", "p99 (ms)", false),
+            fig("lost", "lost", false),
+            fig(
+                "nodes_cpu_ns_per_delivery",
+                "all nodes' CPU per delivery (ns)",
+                false,
+            ),
+            fig(
+                "backplane_cpu_us_per_message",
+                "backplane CPU per message (us)",
+                false,
+            ),
+            fig("backplane_cpu_util", "backplane CPU (cores)", false),
+        ],
         "presence" => vec![
             fig("join_deliveries_per_sec", "join storm: deliveries/s", true),
             fig("join_p50_ms", "join online-update p50 (ms)", false),

@@ -163,6 +163,8 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         "rpc",
         "channel",
         "presence",
+        "publish",
+        "cluster",
     ];
     // Fan-out across S for the charts.
     // Per server: S -> (run length, deliveries/s, CPU per delivery); the longest runs win.
@@ -417,6 +419,21 @@ fn scenario_blurb(scenario: &str) -> &'static str {
              join or leave sends `online-update` to the members already there (about N²/2 \
              deliveries per storm). Latency runs from the `join`/`leave` frame being written to a \
              member reading its update; memory is the server's RSS growth over the joins per member.\n"
+        }
+        "publish" => {
+            "A backend feeding one channel of S WebSocket subscribers through the server's HTTP \
+             publish API (Switchboard: `POST /api/publish` with an API key, one item or a JSON array; \
+             Sockudo: the signed Pusher `events` / `batch_events` API), `b` items per request, with a \
+             bounded number of requests in flight over keep-alive connections and at most `window` \
+             items per subscriber not yet delivered. Latency runs from the item's creation to a \
+             subscriber reading it; `lost` counts items some subscriber never got.\n"
+        }
+        "cluster" => {
+            "One channel of S subscribers spread evenly over N nodes joined by a backplane (`redis` \
+             or `nats`; `n1` is one plain node, the baseline), one publisher on the first node at a \
+             fixed rate. Every node is pinned to the same core; the backplane is the machine's own \
+             Redis or NATS service, not pinned. `all nodes' CPU` sums every node's CPU time; \
+             `backplane CPU` is the Redis or NATS process's.\n"
         }
         _ => {
             "C clients each calling the `chat_service` walker with `response: true`, one call in flight \

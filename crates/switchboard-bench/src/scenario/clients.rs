@@ -179,6 +179,31 @@ pub struct Opened {
     pub wall: Duration,
 }
 
+impl Opened {
+    /// One outcome for connections opened in several groups (one per node of a cluster).
+    pub fn merge(parts: Vec<Opened>) -> Opened {
+        let mut all = Opened::empty();
+        for part in parts {
+            all.ok += part.ok;
+            all.failed += part.failed;
+            all.first_error = all.first_error.or(part.first_error);
+            let _ = all.handshake.add(&part.handshake);
+            all.wall += part.wall;
+        }
+        all
+    }
+
+    fn empty() -> Opened {
+        Opened {
+            ok: 0,
+            failed: 0,
+            first_error: None,
+            handshake: new_histogram(),
+            wall: Duration::ZERO,
+        }
+    }
+}
+
 /// Open `count` client connections with at most `concurrency` handshakes in flight; each one is
 /// handed to a holder task reading its frames. `room_of(i)` picks the room of client `i`.
 pub async fn open_many(
@@ -191,13 +216,7 @@ pub async fn open_many(
     room_of: impl Fn(usize) -> Option<usize> + 'static,
 ) -> Opened {
     let next = Rc::new(Cell::new(0usize));
-    let result = Rc::new(RefCell::new(Opened {
-        ok: 0,
-        failed: 0,
-        first_error: None,
-        handshake: new_histogram(),
-        wall: Duration::ZERO,
-    }));
+    let result = Rc::new(RefCell::new(Opened::empty()));
     let room_of = Rc::new(room_of);
     let rooms: Rc<Vec<Rc<Room>>> = Rc::new(rooms.to_vec());
     let started = Instant::now();
@@ -252,16 +271,7 @@ pub async fn open_many(
     }
     let mut result = result.borrow_mut();
     result.wall = started.elapsed();
-    std::mem::replace(
-        &mut *result,
-        Opened {
-            ok: 0,
-            failed: 0,
-            first_error: None,
-            handshake: new_histogram(),
-            wall: Duration::ZERO,
-        },
-    )
+    std::mem::replace(&mut *result, Opened::empty())
 }
 
 pub fn opened_metrics(opened: &Opened, out: &mut Metrics) {

@@ -43,6 +43,27 @@ pub struct CoreWatch {
     generator: (Vec<usize>, procinfo::CoreTimes),
     /// The server's pid and its process CPU seconds at the start.
     server_cpu: Option<(u32, f64)>,
+    /// Named groups of other processes (the nodes of a cluster, its backplane) with their CPU
+    /// seconds at the start.
+    groups: Vec<(CpuGroup, f64)>,
+}
+
+/// Processes whose CPU time is reported together under `name` (`<name>_cpu_util`,
+/// `<name>_cpu_ns_per_delivery`, ...).
+#[derive(Clone, Debug)]
+pub struct CpuGroup {
+    pub name: &'static str,
+    pub pids: Vec<u32>,
+}
+
+impl CpuGroup {
+    /// User and system CPU seconds of every process of the group (with their children).
+    fn cpu_seconds(&self) -> f64 {
+        self.pids
+            .iter()
+            .map(|&pid| procinfo::cpu_seconds(pid))
+            .sum()
+    }
 }
 
 /// What the server's CPU time is divided by: `key` names the metric, `scale` turns seconds into
@@ -68,7 +89,17 @@ impl CoreWatch {
             server,
             generator: (gen_cpus, t),
             server_cpu: server_pid.map(|pid| (pid, procinfo::cpu_seconds(pid))),
+            groups: Vec::new(),
         }
+    }
+
+    /// Also watch these process groups over the same interval.
+    pub fn with_groups(mut self, groups: &[CpuGroup]) -> Self {
+        self.groups = groups
+            .iter()
+            .map(|g| (g.clone(), g.cpu_seconds()))
+            .collect();
+        self
     }
 
     /// Record the server's CPU use over `secs` and per unit of work, and how busy both cores were.
@@ -79,6 +110,18 @@ impl CoreWatch {
             m.insert(
                 per.key.into(),
                 json!(round3(cpu * per.scale / per.count.max(1) as f64)),
+            );
+        }
+        for (group, before) in &self.groups {
+            let cpu = group.cpu_seconds() - before;
+            m.insert(format!("{}_cpu_seconds", group.name), json!(round3(cpu)));
+            m.insert(
+                format!("{}_cpu_util", group.name),
+                json!(round3(cpu / secs)),
+            );
+            m.insert(
+                format!("{}_cpu_ns_per_delivery", group.name),
+                json!(round3(cpu * 1e9 / per.count.max(1) as f64)),
             );
         }
         if let Some((cpus, before)) = &self.server {

@@ -4,21 +4,25 @@
 //! the JSON record `bench/run.sh` and `report` read. Adding a scenario touches one new file and
 //! the match arms below.
 //!
-//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`, `namespace`: one
-//!   scenario each (`fanout` is `rooms` with one room; `channel` is `fanout` through the channel
-//!   dialect, `namespace` is `fanout` over the namespace dialect).
+//! - `idle`, `connect`, `fanout`, `rooms`, `rpc`, `channel`, `presence`, `namespace`, `publish`,
+//!   `cluster`: one scenario each (`fanout` is `rooms` with one room; `channel` is `fanout`
+//!   through the channel dialect, `namespace` is `fanout` over the namespace dialect, `publish`
+//!   is `fanout` fed through the HTTP publish API, `cluster` is `fanout` with its subscribers
+//!   spread over several nodes).
 //! - `clients`: the subscriber side they share (opening many connections, the read loop, counters).
-//! - `publisher`: the publisher side of `fanout` and `rooms` (pacing, WebSocket or HTTP publish).
+//! - `publisher`: the publisher side of the fan-out scenarios (pacing, WebSocket or HTTP publish).
 //! - `measure`: histograms, rounding, memory and CPU readings.
 
 mod channel;
 mod clients;
+mod cluster;
 mod connect;
 mod fanout;
 mod idle;
 mod measure;
 mod namespace;
 mod presence;
+mod publish;
 mod publisher;
 mod rooms;
 mod rpc;
@@ -39,8 +43,13 @@ pub type Metrics = Map<String, Value>;
 
 /// What every scenario needs to reach and observe the server under test.
 pub struct Env {
+    /// The server (for a cluster: the node publishers talk to).
     pub target: Rc<Target>,
+    /// Where subscribers connect, spread evenly: `[target]`, or every node of a cluster.
+    pub nodes: Vec<Rc<Target>>,
     pub server_pid: Option<u32>,
+    /// More processes whose CPU time fan-out scenarios report (a cluster's nodes and backplane).
+    pub cpu_groups: Vec<measure::CpuGroup>,
     pub concurrency: usize,
     pub handshake_timeout: Duration,
 }
@@ -63,6 +72,11 @@ pub enum Scenario {
     Presence(presence::PresenceArgs),
     /// S clients of one Switchboard namespace, one publisher in it (`fanout` in envelopes).
     Namespace(namespace::NamespaceArgs),
+    /// S subscribers on one channel fed through the server's HTTP publish API, one item or a
+    /// batch per request.
+    Publish(publish::PublishApiArgs),
+    /// S subscribers on one channel spread over several nodes, one publisher on the first node.
+    Cluster(cluster::ClusterArgs),
 }
 
 impl Scenario {
@@ -77,6 +91,8 @@ impl Scenario {
             Scenario::Channel(_) => "channel",
             Scenario::Presence(_) => "presence",
             Scenario::Namespace(_) => "namespace",
+            Scenario::Publish(_) => "publish",
+            Scenario::Cluster(_) => "cluster",
         }
     }
 
@@ -91,6 +107,8 @@ impl Scenario {
             Scenario::Channel(_) => channel::METRIC_KEYS,
             Scenario::Presence(_) => presence::METRIC_KEYS,
             Scenario::Namespace(_) => namespace::METRIC_KEYS,
+            Scenario::Publish(_) => publish::METRIC_KEYS,
+            Scenario::Cluster(_) => cluster::METRIC_KEYS,
         }
     }
 
@@ -104,6 +122,8 @@ impl Scenario {
             Scenario::Channel(a) => &a.fanout.common,
             Scenario::Presence(a) => &a.common,
             Scenario::Namespace(a) => &a.common,
+            Scenario::Publish(a) => &a.common,
+            Scenario::Cluster(a) => &a.fanout.common,
         }
     }
 
@@ -118,6 +138,8 @@ impl Scenario {
             Scenario::Channel(a) => a.params(),
             Scenario::Presence(a) => a.params(),
             Scenario::Namespace(a) => a.params(),
+            Scenario::Publish(a) => a.params(),
+            Scenario::Cluster(a) => a.params(),
         }
     }
 
@@ -131,6 +153,8 @@ impl Scenario {
             Scenario::Channel(a) => channel::run(env, a).await,
             Scenario::Presence(a) => presence::run(env, a).await,
             Scenario::Namespace(a) => namespace::run(env, a).await,
+            Scenario::Publish(a) => publish::run(env, a).await,
+            Scenario::Cluster(a) => cluster::run(env, a).await,
         }
     }
 
@@ -162,11 +186,14 @@ impl Scenario {
             app_key: common.app_key.clone(),
             app_secret: common.app_secret.clone(),
             bearer,
+            api_key: common.api_key.clone(),
             sources: common.sources.clone(),
             offer_deflate: matches!(self, Scenario::Idle(a) if a.deflate),
         });
         let env = Env {
+            nodes: vec![target.clone()],
             target,
+            cpu_groups: Vec::new(),
             server_pid: common.server_pid,
             concurrency: common.concurrency,
             handshake_timeout: Duration::from_secs_f64(common.handshake_timeout),
@@ -227,6 +254,9 @@ pub struct Common {
     /// Bearer token for Jac dialect connections.
     #[arg(long)]
     pub token: Option<String>,
+    /// Switchboard's HTTP publish API key (an `[[api_key]]` of its config), for `publish`.
+    #[arg(long)]
+    pub api_key: Option<String>,
     /// Register and log in a bench user first and connect with its token (Jac dialect).
     #[arg(long)]
     pub login: bool,

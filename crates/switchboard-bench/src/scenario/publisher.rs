@@ -1,5 +1,7 @@
-//! The publisher side of `fanout` and `rooms`: how publishers pace themselves, and one publisher
-//! per room writing timestamped messages over WebSocket (or, for Pusher, its HTTP events API).
+//! The publisher side of `fanout`, `rooms`, `publish` and `cluster`: how publishers pace
+//! themselves, and one publisher per room writing timestamped messages over WebSocket, or over an
+//! HTTP publish API (Pusher's events API always; Switchboard's `/api/publish` for `publish`), with
+//! a bounded number of requests in flight over keep-alive connections.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -38,7 +40,7 @@ pub struct PublishArgs {
     /// Seconds without progress after which undelivered messages count as lost.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
-    /// HTTP keep-alive connections per publisher (Pusher HTTP publishing).
+    /// HTTP keep-alive connections per publisher, one request in flight on each (HTTP publishing).
     #[arg(long, default_value_t = 4)]
     pub http_conns: usize,
 }
@@ -58,6 +60,8 @@ impl PublishArgs {
             payload_bytes: self.payload,
             drain: Duration::from_secs_f64(self.drain),
             http_conns: self.http_conns,
+            over_http: false,
+            batch: 1,
         }
     }
 
@@ -88,6 +92,10 @@ pub struct Publishing {
     pub payload_bytes: usize,
     pub drain: Duration,
     pub http_conns: usize,
+    /// Publish through the server's HTTP API even when it has a WebSocket way (Pusher always does).
+    pub over_http: bool,
+    /// Items per HTTP request (1: a single publish; more: the API's batch form).
+    pub batch: usize,
 }
 
 pub struct Publisher {
@@ -100,6 +108,8 @@ pub struct Publisher {
     pub payload_bytes: usize,
     pub max_messages: u64,
     pub http_conns: usize,
+    pub over_http: bool,
+    pub batch: usize,
     pub index: usize,
     pub timeout: Duration,
 }
@@ -119,7 +129,7 @@ enum Outlet {
 impl Publisher {
     pub async fn run(self) -> anyhow::Result<()> {
         let room_name = self.room.name.clone();
-        let mut outlet = if self.target.protocol == Protocol::Pusher {
+        let mut outlet = if self.over_http || self.target.protocol == Protocol::Pusher {
             let queue: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::new(RefCell::new(VecDeque::new()));
             let ready = Rc::new(Notify::new());
             for w in 0..self.http_conns.max(1) {
@@ -202,11 +212,20 @@ impl Publisher {
                         .min(self.max_messages - self.room.sent.get())
                 }
             };
+            // HTTP batches go out whole (the last one may be short when max_messages ends it).
+            let items_per_request = self.batch.max(1) as u64;
+            let left = self.max_messages - self.room.sent.get();
+            let want = if want < left {
+                want / items_per_request * items_per_request
+            } else {
+                want
+            };
             if want > 0 {
                 if self.first_send.get().is_none() {
                     self.first_send.set(Some(Instant::now()));
                 }
                 batch.clear();
+                let mut items = Vec::new();
                 for _ in 0..want {
                     let seq = self.room.sent.get();
                     let text = payload(seq, self.payload_bytes);
@@ -218,13 +237,18 @@ impl Publisher {
                                 .expect("ws publisher");
                             batch.extend_from_slice(&frame);
                         }
-                        Outlet::Http { queue, .. } => {
-                            queue
-                                .borrow_mut()
-                                .push_back(self.target.pusher_publish_request(&room_name, &text));
-                        }
+                        Outlet::Http { .. } => items.push(text),
                     }
                     self.room.sent.set(seq + 1);
+                }
+                if let Outlet::Http { queue, .. } = &outlet {
+                    for chunk in items.chunks(items_per_request as usize) {
+                        let request = self
+                            .target
+                            .http_publish_request(&room_name, chunk)
+                            .context("this server has no HTTP publish API (--api-key?)")?;
+                        queue.borrow_mut().push_back(request);
+                    }
                 }
                 match &mut outlet {
                     Outlet::Ws { writer, pongs } => {

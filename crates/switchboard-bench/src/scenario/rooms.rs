@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::clients::{Room, Shared, new_room, open_many, opened_metrics};
+use super::clients::{Opened, Room, Shared, new_room, open_many, opened_metrics};
 use super::measure::{CoreWatch, PerUnit, latency_metrics, round3};
 use super::publisher::{Pace, PublishArgs, Publisher, Publishing};
 use super::{Common, Env, Metrics};
@@ -63,8 +63,9 @@ pub async fn run(env: &Env, args: &RoomsArgs) -> anyhow::Result<Metrics> {
     .await
 }
 
-/// M rooms of K subscribers, one publisher per room: subscribers connect first, then every
-/// publisher runs for the duration, then deliveries drain until all arrived or none for `drain`.
+/// M rooms of K subscribers, one publisher per room: subscribers connect first (spread evenly
+/// over `env.nodes`), then every publisher runs for the duration (publishing through
+/// `env.target`), then deliveries drain until all arrived or none for `drain`.
 pub async fn run_rooms(
     env: &Env,
     room_count: usize,
@@ -93,16 +94,25 @@ pub async fn run_named_rooms(
         .into_iter()
         .map(|name| Rc::new(new_room(name, window)))
         .collect();
-    let opened = open_many(
-        &target,
-        &shared,
-        room_count * per_room,
-        env.concurrency,
-        env.handshake_timeout,
-        &rooms,
-        move |i| Some(i / per_room),
-    )
-    .await;
+    // Subscriber g connects to node g % n: every room has members on every node.
+    let total = room_count * per_room;
+    let node_count = env.nodes.len().max(1);
+    let mut opened_all = Vec::new();
+    for (k, node) in env.nodes.iter().enumerate() {
+        let count = total / node_count + usize::from(k < total % node_count);
+        let opened = open_many(
+            node,
+            &shared,
+            count,
+            env.concurrency,
+            env.handshake_timeout,
+            &rooms,
+            move |i| Some((i * node_count + k) / per_room),
+        )
+        .await;
+        opened_all.push(opened);
+    }
+    let opened = Opened::merge(opened_all);
     let mut m = Metrics::new();
     opened_metrics(&opened, &mut m);
     if opened.ok == 0 {
@@ -118,7 +128,7 @@ pub async fn run_named_rooms(
     let publish_errors = Rc::new(Cell::new(0u64));
     let first_send = Rc::new(Cell::new(None::<Instant>));
     let gen_cpu_before = procinfo::self_cpu_seconds();
-    let cores = CoreWatch::start(env.server_pid);
+    let cores = CoreWatch::start(env.server_pid).with_groups(&env.cpu_groups);
     let mut publishers = Vec::new();
     for (i, room) in rooms.iter().enumerate() {
         let publisher = Publisher {
@@ -131,6 +141,8 @@ pub async fn run_named_rooms(
             payload_bytes: publishing.payload_bytes,
             max_messages: publishing.max_messages,
             http_conns: publishing.http_conns,
+            over_http: publishing.over_http,
+            batch: publishing.batch,
             index: room_count * per_room + i,
             timeout: env.handshake_timeout,
         };
