@@ -446,6 +446,10 @@ async fn channel_tables_in_the_config_file_set_channel_rules() {
     let mut a = ChannelClient::connect(&server.ws(), "/ws/quiet.room", None)
         .await
         .unwrap();
+    // The channel dialect sends no first frame, and a connection joins its channel just after
+    // the upgrade answer: a pong says `a` is in, so it hears `b` arrive.
+    a.send_json(&json!({"cmd": "ping"})).await.unwrap();
+    a.recv_cmd(&["pong"]).await.unwrap();
     let mut b = ChannelClient::connect(&server.ws(), "/ws/quiet.room", None)
         .await
         .unwrap();
