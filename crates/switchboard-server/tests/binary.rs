@@ -317,18 +317,7 @@ async fn sigterm_closes_every_socket_with_1001_and_exits_cleanly() {
 #[tokio::test]
 async fn sigterm_makes_ready_answer_503_for_the_grace_while_the_listener_still_accepts() {
     let cwd = tempfile::tempdir().unwrap();
-    let config = cwd.path().join("switchboard.toml");
-    std::fs::write(&config, "[shutdown]\nready_grace_ms = 1500\n").unwrap();
-    let server = Server::start(
-        cwd.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let server = Server::with_config(cwd.path(), "[shutdown]\nready_grace_ms = 1500\n");
     let addr = server.addr.clone();
     let ws = server.ws();
     let ready = http::get(&addr, "/ready", None).await.unwrap();
@@ -366,17 +355,9 @@ async fn sigterm_makes_ready_answer_503_for_the_grace_while_the_listener_still_a
 #[tokio::test]
 async fn config_file_sets_limits_and_refuses_unknown_keys() {
     let cwd = tempfile::tempdir().unwrap();
-    let good = cwd.path().join("good.toml");
-    std::fs::write(&good, "demo = false\n[limits]\nmax_frame_bytes = 200\n").unwrap();
-    let server = Server::start(
+    let server = Server::with_config(
         cwd.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            good.to_str().unwrap(),
-        ],
-        &[],
+        "demo = false\n[limits]\nmax_frame_bytes = 200\n",
     );
     // demo = false: no page, no demo walkers.
     assert_eq!(
@@ -414,22 +395,10 @@ async fn config_file_sets_limits_and_refuses_unknown_keys() {
 #[tokio::test]
 async fn channel_tables_in_the_config_file_set_channel_rules() {
     let cwd = tempfile::tempdir().unwrap();
-    let config = cwd.path().join("channels.toml");
-    std::fs::write(
-        &config,
+    let server = Server::with_config(
+        cwd.path(),
         "[[channel]]\nprefix = \"private.\"\nrequire_auth = true\n\n\
          [[channel]]\nprefix = \"quiet.\"\non_message = \"none\"\n",
-    )
-    .unwrap();
-    let server = Server::start(
-        cwd.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[],
     );
     let mut refused = ChannelClient::connect(&server.ws(), "/ws/private.room", None)
         .await

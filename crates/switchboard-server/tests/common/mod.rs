@@ -19,6 +19,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// Write `toml` to `cwd/switchboard.toml` and start the binary on it, on a free port.
+    pub fn with_config(cwd: &Path, toml: &str) -> Server {
+        let config = cwd.join("switchboard.toml");
+        std::fs::write(&config, toml).expect("write the config");
+        let config = config.to_str().expect("a UTF-8 path");
+        Self::start(cwd, &["--listen", "127.0.0.1:0", "--config", config], &[])
+    }
+
     /// Start the binary in `cwd` with `args` and wait for its listening line; its logs (level
     /// `warn`) go to the test's stderr.
     pub fn start(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
