@@ -109,10 +109,11 @@ pub trait Connect: Send + Sync + 'static {
         async {}
     }
 
-    /// The client id, channels and first frames of a connection about to be registered.
+    /// The client id, channels and first frames of a connection about to be registered (before
+    /// the 101 answer is sent).
     fn open(&self, app: &Switchboard, params: &Self::Params, credentials: &Credentials) -> Opening;
 
-    /// The handler of a registered connection.
+    /// The handler of a registered connection, built before the 101 answer is sent.
     fn session(
         &self,
         app: &Switchboard,

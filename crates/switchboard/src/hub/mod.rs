@@ -235,9 +235,8 @@ impl Hub {
         for channel in channels {
             self.subscribe(&conn, channel);
         }
-        let counters = self.metrics.dialect(conn.dialect());
-        counters.connections.inc();
-        counters.accepted.inc();
+        // `accepted` is counted by the connect path once the socket is live.
+        self.metrics.dialect(conn.dialect()).connections.inc();
         Ok(conn)
     }
 

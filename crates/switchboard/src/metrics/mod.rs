@@ -54,7 +54,7 @@ struct NodeLabel {
 pub struct DialectMetrics {
     /// WebSocket connections open now.
     pub connections: Gauge,
-    /// Connections accepted (registered) since start.
+    /// Connections accepted (registered, and their upgrade completed) since start.
     pub accepted: Counter,
     /// Client messages (text or binary) received.
     pub received: Counter,

@@ -2,6 +2,11 @@
 //! check, the dialect's connect parameters, credentials, admission (per address here; total and
 //! per user atomically in the hub), registration, the rate budget and the I/O loop.
 //!
+//! A connection is registered (in its channels, reachable, counted) before the 101 answer is
+//! sent, so a client whose handshake has completed is "in": everything addressed to it from then
+//! on reaches it, queued in its outbound queue until the socket is live. If the upgrade then
+//! fails, the connection is unregistered as if it had closed at once.
+//!
 //! - [`admission`]: origin check and per-address limit.
 //! - [`credentials`]: the token a request presents and the identity it resolves to.
 //! - [`io_loop`]: one connection's I/O loop: outbound queue to socket, messages to the dialect.
@@ -85,20 +90,24 @@ async fn upgrade<C: Connect>(
         connect.max_message_bytes(&app),
         app.config().permessage_deflate,
     );
-    let sessions = app.shared.sessions.clone();
-    let connecting = Connecting {
+    // Registered before the 101 goes out, so a client whose handshake has completed is already
+    // in its channels and hears of everyone who joins after it; frames sent to it meanwhile wait
+    // in its outbound queue. No `.await` between here and the spawn: the registration cannot be
+    // dropped with this request's future, and the task unregisters it if the upgrade fails.
+    let opened = Connecting {
         app,
         connect,
         dialect,
         params,
         credentials,
         address,
-    };
-    sessions.spawn(async move {
+    }
+    .register();
+    opened.app.shared.sessions.clone().spawn(async move {
         match socket.await {
-            Some(ServerSocket::Tcp(stream)) => connecting.run(stream).await,
-            Some(ServerSocket::Upgraded(stream)) => connecting.run(stream).await,
-            None => {}
+            Some(ServerSocket::Tcp(stream)) => opened.run(stream).await,
+            Some(ServerSocket::Upgraded(stream)) => opened.run(stream).await,
+            None => opened.abandon(),
         }
     });
     Ok(response)
@@ -112,7 +121,7 @@ fn refused(app: &Switchboard, reason: HandshakeFailure) -> impl FnOnce(ApiError)
     }
 }
 
-/// Everything decided before the upgrade, waiting for the socket.
+/// Everything decided before the upgrade, ready to register.
 struct Connecting<C: Connect> {
     app: Switchboard,
     connect: Arc<C>,
@@ -122,34 +131,23 @@ struct Connecting<C: Connect> {
     address: Result<Option<AddressSlot>, CloseCode>,
 }
 
-impl<C: Connect> Connecting<C> {
-    /// Register the connection and run it. Only what the I/O loop needs lives across its
-    /// `.await`: every idle connection's task carries this future, so it is kept small.
-    async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(self, mut socket: WsStream<S>) {
-        let grace = self.app.config().shutdown.close_grace();
-        let hub = self.app.hub().clone();
-        let limits = &self.app.config().limits;
-        let budget = MessageBudget::new(
-            limits.messages_per_sec,
-            limits.message_burst,
-            limits.max_rate_limited_in_a_row,
-            Instant::now(),
-        );
-        let slow_grace = limits.slow_consumer_grace();
-        let (conn, session, _address_slot) = match self.register() {
-            Ok(registered) => registered,
-            Err(Some(code)) => return Box::pin(io_loop::refuse(&mut socket, code, grace)).await,
-            Err(None) => return,
-        };
-        io_loop::drive(socket, hub, conn, session, budget, grace, slow_grace).await;
-    }
+/// A connection registered (or refused) before its 101 answer, waiting for its socket.
+struct Opened<C: Connect> {
+    app: Switchboard,
+    /// `Err(Some(code))`: refuse the socket with that close code, `Err(None)`: drop it.
+    registered: Result<Registered<C>, Option<CloseCode>>,
+}
 
-    /// Admit and register the connection and build its session; `Err(Some(code))`: refuse the
-    /// socket with that close code, `Err(None)`: drop it.
-    #[allow(clippy::type_complexity)]
-    fn register(
-        self,
-    ) -> Result<(Arc<Connection>, C::Session, Option<AddressSlot>), Option<CloseCode>> {
+struct Registered<C: Connect> {
+    conn: Arc<Connection>,
+    session: C::Session,
+    /// Keeps the peer's address counted while the connection lives.
+    _address_slot: Option<AddressSlot>,
+}
+
+impl<C: Connect> Connecting<C> {
+    /// Admit and register the connection and build its session.
+    fn register(self) -> Opened<C> {
         let Connecting {
             app,
             connect,
@@ -158,7 +156,15 @@ impl<C: Connect> Connecting<C> {
             credentials,
             address,
         } = self;
-        let address_slot = address.map_err(Some)?;
+        let address_slot = match address {
+            Ok(slot) => slot,
+            Err(code) => {
+                return Opened {
+                    app,
+                    registered: Err(Some(code)),
+                };
+            }
+        };
         let Opening {
             client_id,
             channels,
@@ -174,20 +180,64 @@ impl<C: Connect> Connecting<C> {
             greeting,
             shared_client_id: connect.shares_client_ids(),
         });
-        let conn = match registered {
-            Ok(conn) => conn,
+        let registered = match registered {
+            Ok(conn) => {
+                let session = connect.session(&app, conn.clone(), params);
+                Ok(Registered {
+                    conn,
+                    session,
+                    _address_slot: address_slot,
+                })
+            }
             Err(RegisterError::Full(code)) => {
                 app.metrics()
                     .handshake_failures(HandshakeFailure::ConnectionLimit)
                     .inc();
-                return Err(Some(code));
+                Err(Some(code))
             }
             Err(RegisterError::ClientIdInUse) => {
                 tracing::error!("generated client id collided; dropping the connection");
-                return Err(None);
+                Err(None)
             }
         };
-        let session = connect.session(&app, conn.clone(), params);
-        Ok((conn, session, address_slot))
+        Opened { app, registered }
+    }
+}
+
+impl<C: Connect> Opened<C> {
+    /// Run the connection on its socket. Only what the I/O loop needs lives across its
+    /// `.await`: every idle connection's task carries this future, so it is kept small.
+    async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(self, mut socket: WsStream<S>) {
+        let grace = self.app.config().shutdown.close_grace();
+        let registered = match self.registered {
+            Ok(registered) => registered,
+            Err(Some(code)) => return Box::pin(io_loop::refuse(&mut socket, code, grace)).await,
+            Err(None) => return,
+        };
+        let hub = self.app.hub().clone();
+        let limits = &self.app.config().limits;
+        let budget = MessageBudget::new(
+            limits.messages_per_sec,
+            limits.message_burst,
+            limits.max_rate_limited_in_a_row,
+            Instant::now(),
+        );
+        let slow_grace = limits.slow_consumer_grace();
+        let Registered {
+            conn,
+            session,
+            _address_slot,
+        } = registered;
+        hub.metrics().dialect(conn.dialect()).accepted.inc();
+        io_loop::drive(socket, hub, conn, session, budget, grace, slow_grace).await;
+    }
+
+    /// The upgrade failed after the connection was registered (the client went away before
+    /// the 101 reached it): unregister it as if its socket had closed at once.
+    fn abandon(self) {
+        if let Ok(Registered { conn, session, .. }) = self.registered {
+            self.app.hub().unregister(&conn);
+            drop(session);
+        }
     }
 }

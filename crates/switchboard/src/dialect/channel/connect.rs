@@ -1,10 +1,12 @@
 //! `GET /ws/<channel>`: how a channel-dialect connection opens. The channel name and the
-//! metadata are checked before the upgrade (HTTP 400); the channel's rule is checked after it,
-//! so a refused client reads an error frame and a close code rather than a bare HTTP status
-//! (browsers hide those). A rule with `on_connect = "upstream"` asks the team's backend before
-//! the upgrade is answered; its refusal is a `forbidden` error frame with the backend's reason
-//! and close 4403, a failed call an `upstream_*` error frame and close 1011 or 1013 (fail
-//! closed). The rest of the connect path is [`crate::session`]'s.
+//! metadata are checked before the upgrade (HTTP 400). The connection joins its path's channel
+//! as it is registered, before the 101 answer, so it is a member when its handshake completes.
+//! A refusal by the channel's rule is answered after the upgrade, so a refused client reads an
+//! error frame and a close code rather than a bare HTTP status (browsers hide those). A rule
+//! with `on_connect = "upstream"` asks the team's backend before the upgrade is answered; its
+//! refusal is a `forbidden` error frame with the backend's reason and close 4403, a failed call
+//! an `upstream_*` error frame and close 1011 or 1013 (fail closed). The rest of the connect
+//! path is [`crate::session`]'s.
 
 use std::sync::Arc;
 
