@@ -524,3 +524,174 @@ async fn a_revoked_token_leaves_open_channels_anonymous_and_closes_login_channel
     assert_eq!(me["username"], "");
     expect_close(&mut private, 4401).await;
 }
+
+/// A connection is a member of its path's channel when its 101 arrives: a second member that
+/// connects right after the first's handshake (no round trip, no sleep) is announced to it.
+/// Several pairs at once on a multi-threaded runtime, so the server's tasks race the clients'
+/// as they do on a loaded machine; the old race (registration after the 101) showed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_hears_of_a_joiner_that_connects_right_after_its_handshake() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    for round in 0..50 {
+        let pairs: Vec<_> = (0..PAIRS)
+            .map(|pair| {
+                let server = server.clone();
+                tokio::spawn(async move { joiner_is_announced(&server, round, pair).await })
+            })
+            .collect();
+        for pair in pairs {
+            pair.await.expect("pair");
+        }
+    }
+}
+
+/// Pairs of members connecting at once in each round of the test above.
+const PAIRS: usize = 8;
+
+/// A connects to a room of its own, B right after; A hears of B. Both leave, and the room
+/// empties. (A room per round: presence is sent by a task after the change, so a room reused
+/// at once could still be telling a new member of the last round's leaves.)
+async fn joiner_is_announced(server: &TestServer, round: usize, pair: usize) {
+    let room = format!("room-{round}-{pair}");
+    let path = format!("/ws/{room}");
+    let mut a = connect(server, &path).await;
+    let mut b = connect(server, &path).await;
+    let update = a
+        .recv_cmd(&["online-update"])
+        .await
+        .unwrap_or_else(|err| panic!("round {round}, {room}: no presence for the joiner: {err}"));
+    let b_id = update["from"].as_str().expect("from").to_string();
+    assert_eq!(
+        update,
+        json!({"from": b_id, "channel": room, "cmd": "online-update",
+               "param": {"userID": b_id, "connected": true}}),
+        "round {round}"
+    );
+    let members = b.members(&room).await.unwrap();
+    let ids: Vec<&str> = members["param"]["members"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "round {round}: {members}");
+    assert!(ids.contains(&b_id.as_str()), "round {round}: {members}");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    wait_until_empty(server, &room).await;
+}
+
+/// Wait (bounded) until `channel` has no member on the server.
+async fn wait_until_empty(server: &TestServer, channel: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.app.hub().channel_size(channel) != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{channel} still has {} members",
+            server.app.hub().channel_size(channel)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Clients that write an upgrade request and go away before reading the 101 (closing, or
+/// resetting the connection) leave no member behind: the room and the server's connections go
+/// back to the one member that stayed, and every `online-update` it heard has its `offline`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_before_its_101_leaves_no_member_behind() {
+    let server = TestServer::start().await;
+    let mut watcher = connect(&server, "/ws/room").await;
+    let watcher_id = own_id(&mut watcher, "room").await;
+    for round in 0..40 {
+        let mut stream = tokio::net::TcpStream::connect(&server.addr)
+            .await
+            .expect("tcp");
+        stream
+            .write_all(upgrade_request(&server.addr, "/ws/room").as_bytes())
+            .await
+            .expect("write");
+        if round % 2 == 1 {
+            stream.set_zero_linger().expect("linger");
+        }
+        drop(stream);
+    }
+    assert_only_member_left(&server, &mut watcher, &watcher_id).await;
+}
+
+/// An upgrade that fails after the 101 was answered (hyper's upgrade error, here on a request
+/// that never had a connection to upgrade) unregisters the connection the answer registered:
+/// the other member hears it come and go, and the counts go back.
+#[tokio::test]
+async fn a_failed_upgrade_unregisters_the_connection_it_registered() {
+    use tower::ServiceExt;
+    let server = TestServer::start().await;
+    let mut watcher = connect(&server, "/ws/room").await;
+    let watcher_id = own_id(&mut watcher, "room").await;
+    let open_before = server.app.hub().connection_count();
+    let mut request = http::Request::builder()
+        .uri("/ws/room")
+        .header("host", &server.addr)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    // An upgrade handle that fails when awaited, as hyper's does when the client goes away.
+    let failing = hyper::upgrade::on(http::Request::new(()));
+    request.extensions_mut().insert(failing);
+    let response = switchboard::http::router(server.app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    let joined = watcher.recv_cmd(&["online-update"]).await.unwrap();
+    assert_eq!(joined["param"]["connected"], true, "{joined}");
+    let left = watcher.recv_cmd(&["online-update"]).await.unwrap();
+    assert_eq!(left["param"]["connected"], false, "{left}");
+    assert_eq!(left["from"], joined["from"], "{left}");
+    assert_only_member_left(&server, &mut watcher, &watcher_id).await;
+    assert_eq!(server.app.hub().connection_count(), open_before);
+}
+
+/// Wait (bounded) until `member` is the only connection on the server and the only member of
+/// `room`, as the connection gauge and its `members` command say too; every connection it heard
+/// come online (if any) it heard go offline after.
+async fn assert_only_member_left(server: &TestServer, member: &mut ChannelClient, id: &str) {
+    let hub = server.app.hub();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while hub.connection_count() != 1 || hub.channel_size("room") != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {} connections, {} in room",
+            hub.connection_count(),
+            hub.channel_size("room")
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let gauge: i64 = server.metric(|m| {
+        (0..m.dialect_count())
+            .map(|i| {
+                m.dialect(switchboard::hub::Hub::dialect_id(i))
+                    .connections
+                    .get()
+            })
+            .sum()
+    });
+    assert_eq!(gauge, 1, "switchboard_connections");
+    let mut online = std::collections::HashSet::new();
+    while let Ok(Incoming::Json(frame)) = member.recv(QUIET).await {
+        assert_eq!(frame["cmd"], "online-update", "{frame}");
+        let from = frame["from"].as_str().expect("from").to_string();
+        if frame["param"]["connected"] == true {
+            assert!(online.insert(from), "online twice: {frame}");
+        } else {
+            assert!(online.remove(&from), "offline before online: {frame}");
+        }
+    }
+    assert!(online.is_empty(), "never went offline: {online:?}");
+    assert_eq!(
+        member.members("room").await.unwrap()["param"]["members"],
+        json!([{"id": id, "userID": id, "username": ""}])
+    );
+}
