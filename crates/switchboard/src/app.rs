@@ -187,12 +187,21 @@ impl SwitchboardBuilder {
         // Filled once the app exists: account changes from other nodes act on its connections.
         let app_slot: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
         let slot = app_slot.clone();
+        let asked = app_slot.clone();
         broker.attach(
-            Inbound::new(broker.node_id(), &hub).on_user_change(Arc::new(move |change| {
-                if let Some(shared) = slot.get().and_then(std::sync::Weak::upgrade) {
-                    tokio::spawn(Switchboard { shared }.apply_user_change(change));
-                }
-            })),
+            Inbound::new(broker.node_id(), &hub)
+                .on_user_change(Arc::new(move |change| {
+                    if let Some(shared) = slot.get().and_then(std::sync::Weak::upgrade) {
+                        tokio::spawn(Switchboard { shared }.apply_user_change(change));
+                    }
+                }))
+                .on_question(Arc::new(move |question| {
+                    asked
+                        .get()
+                        .and_then(std::sync::Weak::upgrade)
+                        .map(|shared| Switchboard { shared }.answer_stats_question(question))
+                        .unwrap_or_default()
+                })),
         );
         let presence: Arc<dyn Presence> = broker
             .presence()

@@ -21,7 +21,7 @@ common::cluster::per_engine!(
     a_node_without_members_gets_none_of_a_channel,
     a_token_from_one_node_works_and_is_revoked_on_another,
     killing_the_backplane_five_times_loses_nothing_after_health_returns,
-    members_span_nodes_and_a_killed_node_leaves_them,
+    members_and_stats_span_nodes_and_a_killed_node_leaves_them,
     a_hung_backplane_bounds_the_queue_and_counts_every_loss,
     the_user_command_reaches_running_nodes,
 );
@@ -408,7 +408,7 @@ async fn members(node: &TestServer, channel: &str) -> Vec<String> {
     ids
 }
 
-async fn members_span_nodes_and_a_killed_node_leaves_them(engine: Engine) {
+async fn members_and_stats_span_nodes_and_a_killed_node_leaves_them(engine: Engine) {
     let Some((backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
         return;
     };
@@ -447,10 +447,28 @@ async fn members_span_nodes_and_a_killed_node_leaves_them(engine: Engine) {
     assert!(ada.authenticated);
     assert_eq!(ada.username.as_deref(), Some("present@example.com"));
     assert!(members(a, "nobody-here").await.is_empty());
+    // The statistics count the process node's connection, from its own report.
+    let stats = a.app.stats().await;
+    let doomed = stats.nodes.iter().find(|n| n.node_id == "doomed");
+    assert!(
+        doomed.is_some_and(|n| n.reported && n.connections == 1),
+        "{:?}",
+        stats.nodes
+    );
 
     // SIGKILL: within the heartbeat timeout its connection is gone from everyone's presence.
     process.kill().await;
     let killed = Instant::now();
+    // A node that stops answering is never counted as reporting; while the others still
+    // remember it, it is listed with its last announced figures.
+    let stats = a.app.stats().await;
+    if let Some(doomed) = stats.nodes.iter().find(|n| n.node_id == "doomed") {
+        assert!(!doomed.reported, "{:?}", stats.nodes);
+    }
+    assert_eq!(
+        stats.total_connections,
+        stats.nodes.iter().map(|n| n.connections).sum::<usize>()
+    );
     let timeout = Duration::from_millis(a.app.config().heartbeat.timeout_ms);
     let mut survivors = vec![on_a.info.client_id.clone(), on_b.info.client_id.clone()];
     survivors.sort();

@@ -31,6 +31,7 @@ common::cluster::per_engine!(
     channel_members_span_nodes,
     dialects_meet_across_nodes,
     the_publish_api_reaches_other_nodes,
+    the_stats_span_the_cluster,
 );
 
 /// Frames of any client, read until `wait` passes with nothing new; a close fails the test.
@@ -877,7 +878,7 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
             let a_connections = a.app.hub().connection_count() as u64;
             assert_eq!(info["connections"], a_connections + b_connections, "{info}");
             // The admin statistics list the same nodes.
-            let stats = a.app.stats();
+            let stats = a.app.stats().await;
             let listed: Vec<&str> = stats.nodes.iter().map(|n| n.node_id.as_str()).collect();
             assert_eq!(listed, [a.app.node_id(), b_id.as_str()]);
             assert_eq!(
@@ -889,5 +890,116 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
         assert!(Instant::now() < deadline, "B never showed in {info}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    cluster.stop().await;
+}
+
+/// `stats()` on one node merges every node's: counts add up, a user or a client id present on
+/// both nodes counts once, channel members add up, and the activity log holds both nodes'
+/// messages in time order.
+async fn the_stats_span_the_cluster(engine: Engine) {
+    let Some(backplane) = Backplane::shared(engine).await else {
+        return;
+    };
+    let Some((cluster, handles)) = namespace_cluster(&backplane, 2).await else {
+        return;
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (chat_a, _) = &handles[0];
+
+    // `ada` with one client id (two tabs) on both nodes, and an anonymous client on B.
+    let tab = "3f2504e0-4f89-41d3-9a0c-0305e82c3302";
+    let (token, _) = a.user("ada@example.com").await;
+    let options = NamespaceOptions::default().bearer(token).uuid(tab);
+    let mut ada_on_a = NamespaceClient::connect(&a.ws, "chat", &options)
+        .await
+        .unwrap();
+    let mut ada_on_b = NamespaceClient::connect(&b.ws, "chat", &options)
+        .await
+        .unwrap();
+    let mut anonymous_on_b = join_namespace(b, "chat", None).await;
+    converge(
+        async |n| {
+            chat_a.broadcast(&json!({"probe": n}));
+        },
+        |f| f["data"]["probe"].is_number(),
+        &mut [&mut ada_on_b, &mut anonymous_on_b, &mut ada_on_a],
+    )
+    .await;
+    // One client message on each node.
+    ada_on_a
+        .send_json(&json!({"type": "chat", "text": "first, on a"}))
+        .await
+        .unwrap();
+    for client in [&mut ada_on_a, &mut ada_on_b, &mut anonymous_on_b] {
+        assert_eq!(client.drain(QUIET).await.len(), 1);
+    }
+    anonymous_on_b
+        .send_json(&json!({"type": "chat", "text": "second, on b"}))
+        .await
+        .unwrap();
+    for client in [&mut ada_on_a, &mut ada_on_b, &mut anonymous_on_b] {
+        assert_eq!(client.drain(QUIET).await.len(), 1);
+    }
+    // A channel with a member on each node.
+    let (_room_on_a, _) = channel_member(a, "/ws/room", None).await;
+    let (_room_on_b, _) = channel_member(b, "/ws/room", None).await;
+
+    // Wait until A hears B (the roster learns peers from alive announcements).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let stats = a.app.stats().await;
+        if stats.nodes.len() == 2 && stats.nodes.iter().all(|node| node.reported) {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "B never reported: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let nodes: Vec<(&str, usize)> = stats
+        .nodes
+        .iter()
+        .map(|node| (node.node_id.as_str(), node.connections))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            (a.app.node_id(), a.app.hub().connection_count()),
+            (b.app.node_id(), b.app.hub().connection_count())
+        ]
+    );
+    assert_eq!(stats.total_connections, 5, "{stats:?}");
+    assert_eq!(stats.total_messages, 2);
+    assert!(stats.nodes.iter().all(|node| node.backplane == "up"));
+
+    let chat = stats
+        .namespaces
+        .iter()
+        .find(|ns| ns.path == "/api/1/ws/chat")
+        .expect("chat listed");
+    assert_eq!(chat.sockets, 3);
+    assert_eq!(chat.clients, 2, "ada's tabs share a client id across nodes");
+    assert_eq!(chat.users, 1, "ada is one user on two nodes");
+    assert_eq!((chat.messages, chat.messages_per_minute), (2, 2));
+    assert_eq!(stats.namespaces.len(), 2, "chat and cursors, once each");
+
+    assert_eq!(stats.channels.count, 1);
+    assert_eq!(stats.channels.top[0].name, "room");
+    assert_eq!(stats.channels.top[0].members, 2);
+
+    let received: Vec<(&str, &str)> = stats
+        .activity_log
+        .iter()
+        .filter(|entry| entry.direction == "received")
+        .map(|entry| (&*entry.node, entry.message.as_str()))
+        .collect();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!(received[0].0, a.app.node_id());
+    assert!(received[0].1.contains("first, on a"), "{received:?}");
+    assert_eq!(received[1].0, b.app.node_id());
+    assert!(received[1].1.contains("second, on b"), "{received:?}");
+
+    // B's own view is the same cluster, B first.
+    let from_b = b.app.stats().await;
+    assert_eq!(from_b.nodes[0].node_id, b.app.node_id());
+    assert_eq!(from_b.total_messages, 2);
     cluster.stop().await;
 }

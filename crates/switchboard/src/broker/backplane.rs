@@ -15,7 +15,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use super::roster::{ALIVE_EVERY, ASK_TIMEOUT, Roster};
+use super::roster::{ALIVE_EVERY, ASK_TIMEOUT, Answers, Roster};
 use super::wire::{self, NodeFigures, Received, Subjects, UserChange};
 use super::{Inbound, Relay};
 use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
@@ -243,23 +243,47 @@ impl Backplane {
             return members;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let answered = self.roster.expect(id, peers);
+        let answered = self.roster.expect_members(id, peers);
         let request = wire::encode_members_request(&self.node_id, id, channel);
         if !self
             .enqueue(vec![self.subjects.all()], request)
             .is_relayed()
         {
-            self.roster.give_up(id);
+            self.roster.give_up_members(id);
             return members;
         }
-        match tokio::time::timeout(ASK_TIMEOUT, answered).await {
-            Ok(Ok(others)) => members.extend(others),
+        let answers = match tokio::time::timeout(ASK_TIMEOUT, answered).await {
+            Ok(Ok(answers)) => answers,
             _ => {
                 tracing::warn!(channel, "not every node answered a members request in time");
-                members.extend(self.roster.give_up(id));
+                self.roster.give_up_members(id)
+            }
+        };
+        members.extend(answers.into_iter().flat_map(|(_, theirs)| theirs));
+        members
+    }
+
+    /// Ask every other live node `question` (see [`Inbound::on_question`]): their answers, as
+    /// many as came within [`ASK_TIMEOUT`]. None with the backplane down or no other node.
+    pub async fn ask(&self, question: &[u8]) -> Answers<Bytes> {
+        let peers = self.roster.live_peers();
+        if peers.is_empty() || !self.is_up() {
+            return Vec::new();
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let answered = self.roster.expect_answers(id, peers);
+        let asked = wire::encode_question(&self.node_id, id, question);
+        if !self.enqueue(vec![self.subjects.all()], asked).is_relayed() {
+            self.roster.give_up_question(id);
+            return Vec::new();
+        }
+        match tokio::time::timeout(ASK_TIMEOUT, answered).await {
+            Ok(Ok(answers)) => answers,
+            _ => {
+                tracing::warn!("not every node answered a question in time");
+                self.roster.give_up_question(id)
             }
         }
-        members
     }
 
     /// Say this node is alive every [`ALIVE_EVERY`] until `stop`.
@@ -364,7 +388,34 @@ impl Backplane {
                 request,
                 members,
             }) => {
-                self.roster.answer(&origin, request, members);
+                self.roster.answer_members(&origin, request, members);
+                return;
+            }
+            Ok(Received::Question {
+                origin,
+                id,
+                question,
+            }) => {
+                if origin != self.node_id {
+                    // Answered here, on the reader: a question is rare (an operator's stats
+                    // request) and its answer is built from counters without waiting.
+                    let answer = inbound.answer(&question);
+                    let next_id = || self.next_id.fetch_add(1, Ordering::Relaxed);
+                    for part in wire::encode_answer(&self.node_id, next_id, id, &answer) {
+                        let _ = self.enqueue(vec![self.subjects.node(&origin)], part);
+                    }
+                }
+                return;
+            }
+            Ok(Received::AnswerPart {
+                origin,
+                question,
+                index,
+                count,
+                bytes,
+            }) => {
+                self.roster
+                    .answer_part(&origin, question, index, count, bytes);
                 return;
             }
             Err(err) => {

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::backplane::{Backplane, Receivers};
 use super::roster::ClusterPresence;
 use super::wire::{NodeFigures, UserChange};
-use super::{Broker, Inbound, Relay};
+use super::{AnswersFuture, Broker, Inbound, Relay};
 use crate::hub::{ChannelObserver, Delivery, Target};
 use crate::presence::Presence;
 
@@ -90,5 +90,9 @@ impl<E: Engine> Broker for BackplaneBroker<E> {
 
     fn user_changed(&self, change: &UserChange) -> Relay {
         self.backplane.publish_user_change(change)
+    }
+
+    fn ask<'a>(&'a self, question: &'a [u8]) -> AnswersFuture<'a> {
+        Box::pin(self.backplane.ask(question))
     }
 }

@@ -21,12 +21,20 @@ pub mod redis;
 pub mod roster;
 pub mod wire;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
 
 use crate::hub::{ChannelObserver, Delivery, Hub, Target};
 use crate::metrics::Metrics;
 use crate::presence::{Member, Presence};
+pub use roster::Answers;
 pub use wire::{DisconnectTarget, NodeFigures, UserChange};
+
+/// The other nodes' answers to a question, when they come.
+pub type AnswersFuture<'a> = Pin<Box<dyn Future<Output = Answers<Bytes>> + Send + 'a>>;
 
 /// What became of a send's copies for other nodes. The local delivery happened either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,10 +119,22 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
     fn user_changed(&self, _change: &UserChange) -> Relay {
         Relay::Relayed
     }
+
+    /// Ask every other live node `question`; each answers through its
+    /// [`Inbound::on_question`] handler. The answers that came in time (none for a single node
+    /// or a backplane that is down): the caller compares them with [`Broker::peers`] to know who
+    /// is missing.
+    fn ask<'a>(&'a self, _question: &'a [u8]) -> AnswersFuture<'a> {
+        Box::pin(std::future::ready(Vec::new()))
+    }
 }
 
 /// What a node does when another node reports an account change.
 pub type UserChangeHandler = Arc<dyn Fn(UserChange) + Send + Sync>;
+
+/// How a node answers another node's question (the bytes are the app's business, not the
+/// broker's).
+pub type QuestionHandler = Arc<dyn Fn(&[u8]) -> Bytes + Send + Sync>;
 
 /// The receiving side of a broker on one node: delivers to its hub, skipping its own echo.
 #[derive(Clone)]
@@ -122,6 +142,7 @@ pub struct Inbound {
     node_id: Arc<str>,
     hub: Weak<Hub>,
     user_changes: Option<UserChangeHandler>,
+    questions: Option<QuestionHandler>,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -138,6 +159,7 @@ impl Inbound {
             node_id: node_id.into(),
             hub: Arc::downgrade(hub),
             user_changes: None,
+            questions: None,
         }
     }
 
@@ -145,6 +167,19 @@ impl Inbound {
     pub fn on_user_change(mut self, handler: UserChangeHandler) -> Self {
         self.user_changes = Some(handler);
         self
+    }
+
+    /// Answer other nodes' questions (the app's statistics).
+    pub fn on_question(mut self, handler: QuestionHandler) -> Self {
+        self.questions = Some(handler);
+        self
+    }
+
+    /// This node's answer to `question` (empty without a handler).
+    pub fn answer(&self, question: &[u8]) -> Bytes {
+        self.questions
+            .as_ref()
+            .map_or_else(Bytes::new, |handler| handler(question))
     }
 
     /// An account change reported by node `origin` (this node's own are skipped: it acted

@@ -29,6 +29,13 @@
 //! count of ids, each `u16` length and bytes, the `u16` close code and the reason (`u16` length).
 //! A publish id seen (change 4) carries the API key's name and the item's idempotency id, each
 //! `u16` length and bytes, so every node answers a repeat as a duplicate.
+//!
+//! A *question* (kind 6) asks every node something the broker does not interpret (the cluster's
+//! statistics): after the origin and id, the question's bytes to the end. Each node answers on
+//! the asker's own subject with one or more *answer parts* (kind 7): the question's id as `u64`,
+//! `u32` part index, `u32` part count, then that part's bytes to the end. An answer is cut into
+//! parts of at most [`ANSWER_PART_BYTES`] so none exceeds a NATS server's default payload limit
+//! (1 MiB), however large the answer.
 
 use std::sync::Arc;
 
@@ -45,6 +52,11 @@ const KIND_USER_CHANGED: u8 = 2;
 const KIND_ALIVE: u8 = 3;
 const KIND_MEMBERS_REQUEST: u8 = 4;
 const KIND_MEMBERS_REPLY: u8 = 5;
+const KIND_QUESTION: u8 = 6;
+const KIND_ANSWER_PART: u8 = 7;
+
+/// The most answer bytes one message carries.
+pub const ANSWER_PART_BYTES: usize = 256 * 1024;
 
 const MEMBER_AUTHENTICATED: u8 = 1;
 const MEMBER_HAS_USERNAME: u8 = 2;
@@ -97,6 +109,20 @@ pub enum Received {
         origin: Arc<str>,
         request: u64,
         members: Vec<Member>,
+    },
+    /// The origin asks every node `question`; answer it quoting `id`.
+    Question {
+        origin: Arc<str>,
+        id: u64,
+        question: Bytes,
+    },
+    /// Part `index` of `count` of the origin's answer to question `question`.
+    AnswerPart {
+        origin: Arc<str>,
+        question: u64,
+        index: u32,
+        count: u32,
+        bytes: Bytes,
     },
 }
 
@@ -165,6 +191,8 @@ pub enum DecodeError {
     NoPayload,
     #[error("unknown user change {0}")]
     Change(u8),
+    #[error("answer part {index} of {count}")]
+    AnswerPart { index: u32, count: u32 },
 }
 
 /// Encode a user change announced by `origin`.
@@ -305,6 +333,42 @@ pub fn encode_members_reply(origin: &str, id: u64, request: u64, members: &[Memb
     out.freeze()
 }
 
+/// Ask every node `question`.
+pub fn encode_question(origin: &str, id: u64, question: &[u8]) -> Bytes {
+    let mut out = header(KIND_QUESTION, origin, id);
+    out.put_slice(question);
+    out.freeze()
+}
+
+/// This node's `answer` to question `question`, as one message per [`ANSWER_PART_BYTES`] (at
+/// least one, for an empty answer); `next_id` numbers each.
+pub fn encode_answer(
+    origin: &str,
+    mut next_id: impl FnMut() -> u64,
+    question: u64,
+    answer: &[u8],
+) -> Vec<Bytes> {
+    let parts: Vec<&[u8]> = if answer.is_empty() {
+        vec![answer]
+    } else {
+        answer.chunks(ANSWER_PART_BYTES).collect()
+    };
+    let count = parts.len() as u32;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(index, part)| {
+            let mut out = header(KIND_ANSWER_PART, origin, next_id());
+            out.reserve(16 + part.len());
+            out.put_u64_le(question);
+            out.put_u32_le(index as u32);
+            out.put_u32_le(count);
+            out.put_slice(part);
+            out.freeze()
+        })
+        .collect()
+}
+
 fn decode_members(bytes: &mut Bytes) -> Result<Vec<Member>, DecodeError> {
     if bytes.remaining() < 2 {
         return Err(DecodeError::Truncated);
@@ -335,7 +399,7 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
         return Err(DecodeError::Version(version));
     }
     let kind = take_u8(&mut bytes)?;
-    if !(KIND_DELIVERY..=KIND_MEMBERS_REPLY).contains(&kind) {
+    if !(KIND_DELIVERY..=KIND_ANSWER_PART).contains(&kind) {
         return Err(DecodeError::Kind(kind));
     }
     let origin_len = take_u8(&mut bytes)? as usize;
@@ -389,6 +453,31 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
                 origin,
                 request,
                 members,
+            });
+        }
+        KIND_QUESTION => {
+            return Ok(Received::Question {
+                origin,
+                id,
+                question: bytes,
+            });
+        }
+        KIND_ANSWER_PART => {
+            if bytes.remaining() < 16 {
+                return Err(DecodeError::Truncated);
+            }
+            let question = bytes.get_u64_le();
+            let index = bytes.get_u32_le();
+            let count = bytes.get_u32_le();
+            if index >= count {
+                return Err(DecodeError::AnswerPart { index, count });
+            }
+            return Ok(Received::AnswerPart {
+                origin,
+                question,
+                index,
+                count,
+                bytes,
             });
         }
         _ => {}
@@ -773,6 +862,58 @@ mod tests {
         let mut newer = bytes.clone();
         newer[0] = 9;
         assert_eq!(decode(newer.freeze()).unwrap_err(), DecodeError::Version(9));
+    }
+
+    #[test]
+    fn a_large_answer_travels_in_parts_that_join_back() {
+        let Received::Question {
+            origin,
+            id,
+            question,
+        } = decode(encode_question("a", 7, b"{\"log\":true}")).expect("decodes")
+        else {
+            panic!("not a question");
+        };
+        assert_eq!(
+            (&*origin, id, &question[..]),
+            ("a", 7, &b"{\"log\":true}"[..])
+        );
+
+        let answer: Vec<u8> = (0..ANSWER_PART_BYTES * 2 + 10).map(|i| i as u8).collect();
+        let mut ids = 100..;
+        let parts = encode_answer("b", || ids.next().unwrap(), 7, &answer);
+        assert_eq!(parts.len(), 3);
+        let mut joined = Vec::new();
+        for (n, part) in parts.into_iter().enumerate() {
+            assert!(
+                part.len() <= ANSWER_PART_BYTES + 64,
+                "part {n} is {}",
+                part.len()
+            );
+            let Received::AnswerPart {
+                origin,
+                question,
+                index,
+                count,
+                bytes,
+            } = decode(part).expect("decodes")
+            else {
+                panic!("not an answer part");
+            };
+            assert_eq!((&*origin, question, index, count), ("b", 7, n as u32, 3));
+            joined.extend_from_slice(&bytes);
+        }
+        assert_eq!(joined, answer);
+
+        let empty = encode_answer("b", || 1, 7, b"");
+        assert_eq!(empty.len(), 1, "an empty answer is still an answer");
+        let mut bad = BytesMut::from(&empty[0][..]);
+        let at = bad.len() - 8;
+        bad[at..at + 4].copy_from_slice(&5u32.to_le_bytes());
+        assert_eq!(
+            decode(bad.freeze()).unwrap_err(),
+            DecodeError::AnswerPart { index: 5, count: 1 }
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@ use crate::session::credentials;
 /// The role the admin API requires.
 pub const ADMIN_ROLE: &str = "admin";
 
-/// `GET /admin/api/stats`: this node's statistics and activity log.
+/// `GET /admin/api/stats`: the cluster's statistics and activity log (this node's alone
+/// without a backplane).
 pub async fn stats(
     State(app): State<Switchboard>,
     headers: HeaderMap,
@@ -26,7 +27,7 @@ pub async fn stats(
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or_default().to_string());
     require_admin(&app, token.as_deref()).await?;
-    Ok(Json(app.stats()))
+    Ok(Json(app.stats().await))
 }
 
 /// The admin behind `token` (`Bearer <jwt>` or a bare token), or the HTTP error refusing it.

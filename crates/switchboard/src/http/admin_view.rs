@@ -124,10 +124,10 @@ impl Viewer {
         let mut snapshots = tokio::time::interval(SNAPSHOT_EVERY);
         loop {
             let frame = tokio::select! {
-                _ = snapshots.tick() => self.snapshot(),
+                _ = snapshots.tick() => self.snapshot().await,
                 Some(entry) = next_entry(&mut self.tap) => tap_frame(&entry),
                 message = stream.next_message() => match message {
-                    Ok(Message::Text(text)) => self.command(&text),
+                    Ok(Message::Text(text)) => self.command(&text).await,
                     Ok(Message::Binary(_)) => error_frame(INVALID_JSON, "send JSON text commands"),
                     Ok(Message::Ping | Message::Pong) if stream.has_queued_control() => Bytes::new(),
                     Ok(Message::Ping | Message::Pong) => continue,
@@ -146,7 +146,7 @@ impl Viewer {
         stream.finish(Duration::from_secs(1)).await;
     }
 
-    fn command(&mut self, text: &str) -> Bytes {
+    async fn command(&mut self, text: &str) -> Bytes {
         let command = match serde_json::from_str::<Command>(text) {
             Ok(command) => command,
             Err(err) if err.is_syntax() || err.is_eof() => {
@@ -157,11 +157,11 @@ impl Viewer {
         match command {
             Command::Search { query } => {
                 self.search = query;
-                self.snapshot()
+                self.snapshot().await
             }
             Command::Tap { on, filter } => {
                 self.tap = on.then(|| self.app.ops().tap().subscribe(filter));
-                self.snapshot()
+                self.snapshot().await
             }
             Command::Close { key } => {
                 let found = self.app.close_connection(key);
@@ -170,10 +170,9 @@ impl Viewer {
         }
     }
 
-    fn snapshot(&self) -> Bytes {
-        let mut stats = self.app.stats();
+    async fn snapshot(&self) -> Bytes {
         // The tap streams entries as they come; the snapshot need not repeat the whole log.
-        stats.activity_log.clear();
+        let stats = self.app.cluster_stats(false).await;
         let tap_dropped = self
             .tap
             .as_ref()

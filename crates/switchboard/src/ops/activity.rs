@@ -9,13 +9,14 @@
 //! formatting, the cut, the timestamp text), appends them to the log and hands them to the live
 //! tap.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::clock::{Clock, iso8601};
@@ -107,25 +108,28 @@ pub(crate) struct ActivityEvent {
     pub(crate) message: Bytes,
 }
 
-/// One line of the activity log, as the stats API and the tap send it.
-#[derive(Debug, Clone, Serialize)]
+/// One line of the activity log, as the stats API and the tap send it. Nodes of a cluster send
+/// each other theirs (for the merged log), hence `Deserialize` and the owned-or-static texts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogEntry {
     /// ISO 8601 UTC.
     pub timestamp: String,
     /// The node that saw it.
     pub node: Arc<str>,
-    pub dialect: &'static str,
+    pub dialect: Cow<'static, str>,
     /// The namespace path, channel(s), users, clients or walker it was for.
     pub target: String,
     /// `received`, `sent` or `rejected`.
-    pub direction: &'static str,
+    pub direction: Cow<'static, str>,
     /// The sender's username; empty for anonymous clients and nameless server sends.
     pub username: String,
     /// The message text, cut to 500 characters.
     pub message: String,
     /// Why a rejected message was refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Cow<'static, str>>,
+    /// When, in Unix milliseconds: orders a merged log. Not part of the stats API (the
+    /// timestamp says it).
     #[serde(skip)]
     pub at_ms: u64,
 }
@@ -133,14 +137,14 @@ pub struct LogEntry {
 impl LogEntry {
     fn new(event: ActivityEvent, node: &Arc<str>) -> Self {
         let (direction, reason) = match event.direction {
-            Direction::Received => ("received", None),
-            Direction::Sent => ("sent", None),
-            Direction::Rejected(reason) => ("rejected", Some(reason)),
+            Direction::Received => (Cow::Borrowed("received"), None),
+            Direction::Sent => (Cow::Borrowed("sent"), None),
+            Direction::Rejected(reason) => (Cow::Borrowed("rejected"), Some(Cow::Borrowed(reason))),
         };
         Self {
             timestamp: iso8601(event.at_ms),
             node: node.clone(),
-            dialect: event.dialect,
+            dialect: Cow::Borrowed(event.dialect),
             target: event.subject.describe(),
             direction,
             username: event.sender.username(),

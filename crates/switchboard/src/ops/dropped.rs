@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kinds of drop the stats' `dropped` reports, as seed 003 names them (the Prometheus
 /// `reason` label is [`crate::metrics::DropReason`], a different cut).
@@ -73,7 +73,7 @@ impl DropCounters {
 }
 
 /// Drops by reason at one moment, as the stats API shows them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dropped {
     pub oversize: u64,
@@ -85,5 +85,15 @@ pub struct Dropped {
 impl Dropped {
     pub fn total(&self) -> u64 {
         self.oversize + self.rate_limit + self.invalid + self.slow_consumer
+    }
+}
+
+impl std::ops::AddAssign for Dropped {
+    /// Another node's drops.
+    fn add_assign(&mut self, other: Self) {
+        self.oversize += other.oversize;
+        self.rate_limit += other.rate_limit;
+        self.invalid += other.invalid;
+        self.slow_consumer += other.slow_consumer;
     }
 }

@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use parking_lot::Mutex;
 
 use crate::config::StatsConfig;
 use crate::dialect::namespace::handle::NamespaceState;
@@ -60,7 +59,7 @@ pub struct Operations {
     /// Every namespace by name, for their stats and their slow consumers.
     namespaces: HashMap<Arc<str>, Arc<NamespaceState>>,
     /// Client messages per second over the last hour, every dialect.
-    received_rate: Mutex<RateWindow>,
+    received_rate: RateWindow,
     log: Arc<ActivityLog>,
     tap: Arc<tap::Tap>,
     recorder: ActivityRecorder,
@@ -92,7 +91,7 @@ impl Operations {
                 .into_iter()
                 .map(|state| (Arc::from(state.name()), state))
                 .collect(),
-            received_rate: Mutex::new(RateWindow::new(3600)),
+            received_rate: RateWindow::new(3600),
         }
     }
 
@@ -113,7 +112,7 @@ impl Operations {
     /// [`history::SAMPLE_SECS`] seconds.
     fn sample(&self, connections: usize) {
         let now = self.clock.now_ms();
-        let messages = self.received_rate.lock().count(now, history::SAMPLE_SECS);
+        let messages = self.received_rate.count(now, history::SAMPLE_SECS);
         self.history.push(history::HistoryPoint {
             at: now,
             connections,
@@ -136,7 +135,7 @@ impl Operations {
     ) {
         let now = self.clock.now_ms();
         self.messages.fetch_add(1, Ordering::Relaxed);
-        self.received_rate.lock().record(now);
+        self.received_rate.record(now);
         self.record(now, dialect, subject, Direction::Received, conn, message);
     }
 
@@ -202,14 +201,15 @@ impl Operations {
         }
         if let Target::Channels(channels) = target {
             for channel in channels {
-                match self.channel_rates.get_mut(channel.as_str()) {
-                    Some(mut rate) => rate.record(now),
-                    None => {
-                        let mut rate = RateWindow::new(CHANNEL_RATE_SECS);
-                        rate.record(now);
-                        self.channel_rates.insert(Arc::from(channel.as_str()), rate);
-                    }
+                // A shared read of the map: publishers to one channel do not queue on its shard.
+                if let Some(rate) = self.channel_rates.get(channel.as_str()) {
+                    rate.record(now);
+                    continue;
                 }
+                self.channel_rates
+                    .entry(Arc::from(channel.as_str()))
+                    .or_insert_with(|| RateWindow::new(CHANNEL_RATE_SECS))
+                    .record(now);
             }
         }
     }

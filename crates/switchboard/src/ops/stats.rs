@@ -1,43 +1,57 @@
 //! The statistics snapshot: what `Switchboard::stats()` returns and `GET /admin/api/stats`
 //! serializes. Field names are a wire contract (seed 003's stats, extended to every dialect), so
 //! they are spelled out here with serde and nowhere else.
+//!
+//! With a backplane the snapshot covers the cluster. The node asked builds its own
+//! [`NodeReport`], asks every other live node for theirs over the backplane (a broker
+//! *question*, see [`crate::broker::Broker::ask`]), and merges them: counts add up, client ids,
+//! usernames and channel names are unioned so nothing is counted twice, the activity logs are
+//! interleaved by time. A node that does not answer within a second is still listed (from its
+//! last alive announcement) with `reported: false`, and its figures are missing from the totals.
+//! A single node merges its one report, so both cases take the same path.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Operations;
 use super::activity::LogEntry;
+use super::dropped::Dropped;
 use crate::app::Switchboard;
-use crate::dialect::namespace::{NamespaceHandle, NamespaceStats};
+use crate::config::StatsConfig;
+use crate::dialect::namespace::{NamespaceCensus, NamespaceHandle, NamespaceStats};
 
 /// How many channels `channels.top` lists.
 const TOP_CHANNELS: usize = 10;
 
-/// A node's statistics at one moment.
+/// The cluster's statistics at one moment.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
-    /// Seconds since this node started.
+    /// Seconds since this node (the one asked) started; every node's is in `nodes`.
     pub uptime: u64,
     /// Connections open now, on every node of the cluster.
     pub total_connections: usize,
-    /// Client messages received since start, every dialect.
+    /// Client messages received since each node started, every dialect, every node that
+    /// reported.
     pub total_messages: u64,
-    /// Client messages refused plus frames dropped for slow consumers, every dialect.
+    /// Client messages refused plus frames dropped for slow consumers, every dialect, every
+    /// node that reported.
     pub total_dropped: u64,
     pub nodes: Vec<NodeStats>,
     pub namespaces: Vec<NamespaceStats>,
     pub channels: ChannelStats,
-    /// The last `[stats] activity_log_secs` seconds of messages, oldest first.
+    /// The last `[stats] activity_log_secs` seconds of messages, oldest first, every node's
+    /// interleaved (at most `[stats] activity_log_max` entries, the newest kept).
     pub activity_log: Vec<LogEntry>,
-    /// Activity-log events lost because the log's queue was full (the counts above include
+    /// Activity-log events lost because a log's queue was full (the counts above include
     /// them; only the log misses them).
     pub activity_log_dropped: u64,
 }
 
-/// One node of the cluster: this one first, then every other live node (a single node lists
-/// itself).
+/// One node of the cluster: this one first, then every other live node by id (a single node
+/// lists itself).
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStats {
     pub node_id: String,
@@ -47,9 +61,12 @@ pub struct NodeStats {
     pub uptime: u64,
     /// `up`, `down`, or `none` for a node without a backplane.
     pub backplane: &'static str,
+    /// Whether the node's report is in the figures. A live node that did not answer in time
+    /// is listed from its last alive announcement (at most a second old) with `false`.
+    pub reported: bool,
 }
 
-/// Channels with members on this node.
+/// Channels with members anywhere in the cluster.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelStats {
     pub count: usize,
@@ -57,7 +74,7 @@ pub struct ChannelStats {
     pub top: Vec<ChannelFigures>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelFigures {
     pub name: String,
@@ -66,70 +83,238 @@ pub struct ChannelFigures {
     pub messages_per_minute: u64,
 }
 
+/// What the node asking wants in each report.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Question {
+    /// Include the activity log (the dashboard streams it from the tap instead).
+    #[serde(default)]
+    activity_log: bool,
+}
+
+/// One node's figures, as it sends them to the node merging the cluster's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeReport {
+    node_id: String,
+    connections: usize,
+    uptime: u64,
+    backplane_up: Option<bool>,
+    total_messages: u64,
+    dropped: Dropped,
+    namespaces: Vec<NamespaceCensus>,
+    /// Every channel with local members or messages in the last minute.
+    channels: Vec<ChannelFigures>,
+    activity_log: Vec<TimedEntry>,
+    activity_log_dropped: u64,
+}
+
+/// A log entry with the instant that orders it (the API shows only the timestamp).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TimedEntry {
+    at_ms: u64,
+    entry: LogEntry,
+}
+
 impl Switchboard {
-    /// This node's statistics: uptime, connections, messages and drops, every namespace with
-    /// its status colour and rates, and the busiest channels.
-    pub fn stats(&self) -> Stats {
+    /// The cluster's statistics (this node's alone without a backplane): uptime,
+    /// connections, messages and drops, every node, every namespace with its status colour and
+    /// rates, the busiest channels and the activity log. Waits at most a second for the other
+    /// nodes.
+    pub async fn stats(&self) -> Stats {
+        self.cluster_stats(true).await
+    }
+
+    /// [`Switchboard::stats`], without the activity log when `activity_log` is false (the
+    /// dashboard's snapshots, which stream the log from the tap).
+    pub(crate) async fn cluster_stats(&self, activity_log: bool) -> Stats {
+        let question = Question { activity_log };
+        let local = self.node_report(question);
+        let asked = serde_json::to_vec(&question).expect("a question serializes");
+        let mut reports = vec![local];
+        for (node, answer) in self.broker().ask(&asked).await {
+            match serde_json::from_slice::<NodeReport>(&answer) {
+                Ok(report) => reports.push(report),
+                Err(err) => tracing::warn!(%node, %err, "unreadable stats report from a node"),
+            }
+        }
         let ops = self.ops();
-        let now = ops.clock.now_ms();
-        let uptime = now.saturating_sub(ops.started_ms) / 1000;
-        let connections = self.hub().connection_count();
-        let mut namespaces: Vec<NamespaceStats> = ops
-            .namespaces
-            .values()
-            .map(|state| NamespaceHandle::from(state.clone()).stats())
-            .collect();
-        namespaces.sort_by(|a, b| a.path.cmp(&b.path));
-        let backplane = match self.backplane_up() {
-            None => "none",
-            Some(true) => "up",
-            Some(false) => "down",
-        };
-        let mut nodes = vec![NodeStats {
-            node_id: self.node_id().to_string(),
-            connections,
-            uptime,
-            backplane,
-        }];
-        // The other nodes as their last alive announcement (at most a second old) says; a node
-        // heard over the backplane has its link up.
+        let mut stats = merge(reports, ops.clock.now_ms(), &ops.config);
+        // Live nodes that did not answer: listed from their alive announcements.
         for (node_id, figures) in self.broker().peers() {
+            if stats.nodes.iter().any(|n| *n.node_id == *node_id) {
+                continue;
+            }
             let figures = figures.unwrap_or_default();
-            nodes.push(NodeStats {
+            stats.nodes.push(NodeStats {
                 node_id: node_id.to_string(),
                 connections: usize::try_from(figures.connections).unwrap_or(usize::MAX),
                 uptime: figures.uptime_secs,
                 backplane: "up",
+                reported: false,
             });
         }
-        Stats {
-            uptime,
-            total_connections: nodes.iter().map(|node| node.connections).sum(),
+        stats.nodes[1..].sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        stats.total_connections = stats.nodes.iter().map(|node| node.connections).sum();
+        stats
+    }
+
+    /// This node's answer to another node's stats question.
+    pub(crate) fn answer_stats_question(&self, question: &[u8]) -> bytes::Bytes {
+        let question = serde_json::from_slice(question).unwrap_or_default();
+        let report = self.node_report(question);
+        bytes::Bytes::from(serde_json::to_vec(&report).expect("a report serializes"))
+    }
+
+    fn node_report(&self, question: Question) -> NodeReport {
+        let ops = self.ops();
+        let now = ops.clock.now_ms();
+        let activity_log = if question.activity_log {
+            ops.log
+                .snapshot()
+                .into_iter()
+                .map(|entry| TimedEntry {
+                    at_ms: entry.at_ms,
+                    entry,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        NodeReport {
+            node_id: self.node_id().to_string(),
+            connections: self.hub().connection_count(),
+            uptime: now.saturating_sub(ops.started_ms) / 1000,
+            backplane_up: self.backplane_up(),
             total_messages: ops.messages.load(std::sync::atomic::Ordering::Relaxed),
-            total_dropped: ops.dropped.snapshot().total(),
-            nodes,
-            namespaces,
-            channels: channel_stats(ops, self.hub().channel_sizes(), now),
-            activity_log: ops.log.snapshot(),
+            dropped: ops.dropped.snapshot(),
+            namespaces: ops
+                .namespaces
+                .values()
+                .map(|state| NamespaceHandle::from(state.clone()).census())
+                .collect(),
+            channels: local_channels(ops, self.hub().channel_sizes(), now),
+            activity_log,
             activity_log_dropped: ops.recorder.dropped(),
         }
     }
 }
 
-/// The channel count and the busiest channels; forgets the rates of channels idle for a minute.
-fn channel_stats(ops: &Operations, sizes: Vec<(Arc<str>, usize)>, now: u64) -> ChannelStats {
+/// Every channel with members on this node or messages in the last minute from it; forgets the
+/// rates of channels idle for a minute.
+fn local_channels(
+    ops: &Operations,
+    sizes: Vec<(Arc<str>, usize)>,
+    now: u64,
+) -> Vec<ChannelFigures> {
     ops.channel_rates.retain(|_, rate| !rate.is_idle(now));
-    let mut top: Vec<ChannelFigures> = sizes
-        .iter()
-        .map(|(name, members)| ChannelFigures {
-            name: name.to_string(),
-            members: *members,
-            messages_per_minute: ops
-                .channel_rates
-                .get(name)
-                .map_or(0, |rate| rate.count(now, 60)),
+    let mut channels: HashMap<Arc<str>, ChannelFigures> = sizes
+        .into_iter()
+        .map(|(name, members)| {
+            let figures = ChannelFigures {
+                name: name.to_string(),
+                members,
+                messages_per_minute: 0,
+            };
+            (name, figures)
         })
         .collect();
+    for rate in ops.channel_rates.iter() {
+        let count = rate.count(now, 60);
+        if count == 0 {
+            continue;
+        }
+        channels
+            .entry(rate.key().clone())
+            .or_insert_with(|| ChannelFigures {
+                name: rate.key().to_string(),
+                members: 0,
+                messages_per_minute: 0,
+            })
+            .messages_per_minute = count;
+    }
+    channels.into_values().collect()
+}
+
+/// The cluster's statistics from every report, the asking node's first; `now_ms` and `config`
+/// (the asking node's) colour the namespaces and bound the log.
+fn merge(reports: Vec<NodeReport>, now_ms: u64, config: &StatsConfig) -> Stats {
+    let uptime = reports.first().map_or(0, |report| report.uptime);
+    let mut nodes = Vec::with_capacity(reports.len());
+    let (mut total_messages, mut dropped, mut activity_log_dropped) = (0, Dropped::default(), 0);
+    let mut namespaces: BTreeMap<String, NamespaceCensus> = BTreeMap::new();
+    let mut channels: HashMap<String, ChannelFigures> = HashMap::new();
+    let mut log = Vec::new();
+    for report in reports {
+        nodes.push(NodeStats {
+            node_id: report.node_id,
+            connections: report.connections,
+            uptime: report.uptime,
+            backplane: match report.backplane_up {
+                None => "none",
+                Some(true) => "up",
+                Some(false) => "down",
+            },
+            reported: true,
+        });
+        total_messages += report.total_messages;
+        dropped += report.dropped;
+        activity_log_dropped += report.activity_log_dropped;
+        for census in report.namespaces {
+            match namespaces.get_mut(&census.path) {
+                Some(merged) => merged.merge(census),
+                None => {
+                    namespaces.insert(census.path.clone(), census);
+                }
+            }
+        }
+        for channel in report.channels {
+            match channels.get_mut(&channel.name) {
+                Some(merged) => {
+                    merged.members += channel.members;
+                    merged.messages_per_minute += channel.messages_per_minute;
+                }
+                None => {
+                    channels.insert(channel.name.clone(), channel);
+                }
+            }
+        }
+        log.extend(report.activity_log);
+    }
+    // Stable: one node's entries of the same millisecond keep their order.
+    log.sort_by_key(|timed| timed.at_ms);
+    let keep_from = log.len().saturating_sub(config.activity_log_max);
+    let activity_log = log
+        .into_iter()
+        .skip(keep_from)
+        .map(|timed| LogEntry {
+            at_ms: timed.at_ms,
+            ..timed.entry
+        })
+        .collect();
+    Stats {
+        uptime,
+        total_connections: nodes.iter().map(|node| node.connections).sum(),
+        total_messages,
+        total_dropped: dropped.total(),
+        nodes,
+        namespaces: namespaces
+            .into_values()
+            .map(|census| census.stats(now_ms, config))
+            .collect(),
+        channels: channel_stats(channels.into_values().collect()),
+        activity_log,
+        activity_log_dropped,
+    }
+}
+
+/// The channel count and the busiest channels.
+fn channel_stats(channels: Vec<ChannelFigures>) -> ChannelStats {
+    let mut top: Vec<ChannelFigures> = channels
+        .into_iter()
+        .filter(|channel| channel.members > 0)
+        .collect();
+    let count = top.len();
     top.sort_by(|a, b| {
         (b.members, b.messages_per_minute, &a.name).cmp(&(
             a.members,
@@ -138,8 +323,160 @@ fn channel_stats(ops: &Operations, sizes: Vec<(Arc<str>, usize)>, now: u64) -> C
         ))
     });
     top.truncate(TOP_CHANNELS);
-    ChannelStats {
-        count: sizes.len(),
-        top,
+    ChannelStats { count, top }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::namespace::NamespaceStatus;
+
+    fn census(path: &str, clients: &[&str], users: &[&str], last: Option<u64>) -> NamespaceCensus {
+        NamespaceCensus {
+            name: path.rsplit('/').next().unwrap_or_default().to_string(),
+            path: path.to_string(),
+            sockets: clients.len(),
+            client_ids: clients.iter().map(|c| c.to_string()).collect(),
+            usernames: users.iter().map(|u| u.to_string()).collect(),
+            messages_per_minute: 2,
+            messages_per_hour: 5,
+            messages: 7,
+            last_message_unix_ms: last,
+            dropped: Dropped {
+                oversize: 1,
+                ..Dropped::default()
+            },
+            uptime_secs: 10,
+        }
+    }
+
+    fn entry(node: &str, at_ms: u64, message: &str) -> TimedEntry {
+        TimedEntry {
+            at_ms,
+            entry: LogEntry {
+                timestamp: super::super::clock::iso8601(at_ms),
+                node: Arc::from(node),
+                dialect: "channel".into(),
+                target: "room".into(),
+                direction: "received".into(),
+                username: String::new(),
+                message: message.into(),
+                reason: None,
+                at_ms: 0,
+            },
+        }
+    }
+
+    fn channel(name: &str, members: usize, per_minute: u64) -> ChannelFigures {
+        ChannelFigures {
+            name: name.into(),
+            members,
+            messages_per_minute: per_minute,
+        }
+    }
+
+    fn report(node: &str) -> NodeReport {
+        NodeReport {
+            node_id: node.into(),
+            connections: 3,
+            uptime: 100,
+            backplane_up: Some(true),
+            total_messages: 10,
+            dropped: Dropped {
+                invalid: 2,
+                ..Dropped::default()
+            },
+            namespaces: Vec::new(),
+            channels: Vec::new(),
+            activity_log: Vec::new(),
+            activity_log_dropped: 1,
+        }
+    }
+
+    /// Every figure of two reports adds up, without counting a client, a user or a channel
+    /// twice; the logs interleave by time and keep the newest.
+    #[test]
+    fn two_nodes_reports_merge_into_one_cluster() {
+        let now = 2_000_000;
+        let config = StatsConfig {
+            activity_log_max: 3,
+            ..StatsConfig::default()
+        };
+        let mut a = report("a");
+        a.namespaces = vec![
+            census(
+                "/api/1/ws/chat",
+                &["c1", "c2"],
+                &["ann", "bob"],
+                Some(now - 400_000),
+            ),
+            census("/api/1/ws/quiet", &[], &[], None),
+        ];
+        a.channels = vec![channel("room", 2, 1), channel("solo", 1, 0)];
+        a.activity_log = vec![entry("a", 10, "a1"), entry("a", 30, "a2")];
+        let mut b = report("b");
+        b.uptime = 50;
+        b.connections = 4;
+        b.namespaces = vec![census(
+            "/api/1/ws/chat",
+            &["c2", "c3"],
+            &["bob", "cy"],
+            Some(now - 1_000),
+        )];
+        b.channels = vec![channel("room", 3, 4), channel("busy", 0, 9)];
+        b.activity_log = vec![entry("b", 20, "b1"), entry("b", 40, "b2")];
+
+        let stats = merge(vec![a, b], now, &config);
+        assert_eq!(stats.uptime, 100, "the asking node's");
+        assert_eq!(stats.total_connections, 7);
+        assert_eq!(stats.total_messages, 20);
+        assert_eq!(stats.total_dropped, 4);
+        assert_eq!(stats.activity_log_dropped, 2);
+        let nodes: Vec<(&str, usize, u64, bool)> = stats
+            .nodes
+            .iter()
+            .map(|n| (n.node_id.as_str(), n.connections, n.uptime, n.reported))
+            .collect();
+        assert_eq!(nodes, [("a", 3, 100, true), ("b", 4, 50, true)]);
+
+        let chat = &stats.namespaces[0];
+        assert_eq!(chat.path, "/api/1/ws/chat");
+        assert_eq!((chat.clients, chat.users, chat.sockets), (3, 3, 4));
+        assert_eq!((chat.messages_per_minute, chat.messages_per_hour), (4, 10));
+        assert_eq!(chat.messages, 14);
+        assert_eq!(chat.dropped.oversize, 2);
+        // A's last message was yellow-old; B's makes the namespace green.
+        assert_eq!(chat.status, NamespaceStatus::Green);
+        assert_eq!(chat.last_message_unix_ms, Some(now - 1_000));
+        assert_eq!(stats.namespaces[1].status, NamespaceStatus::Red);
+
+        // `busy` has messages but no members anywhere: not counted.
+        assert_eq!(stats.channels.count, 2);
+        assert_eq!(
+            stats.channels.top,
+            [channel("room", 5, 5), channel("solo", 1, 0)]
+        );
+
+        let log: Vec<&str> = stats
+            .activity_log
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect();
+        assert_eq!(log, ["b1", "a2", "b2"]);
+    }
+
+    #[test]
+    fn a_report_survives_the_trip_between_nodes() {
+        let mut original = report("a");
+        original.namespaces = vec![census("/api/1/ws/chat", &["c1"], &["ann"], Some(5))];
+        original.channels = vec![channel("room", 1, 2)];
+        original.activity_log = vec![entry("a", 42, "hello")];
+        let bytes = serde_json::to_vec(&original).unwrap();
+        let back: NodeReport = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back.namespaces, original.namespaces);
+        assert_eq!(back.channels, original.channels);
+        assert_eq!(back.activity_log[0].at_ms, 42);
+        assert_eq!(back.activity_log[0].entry.message, "hello");
+        assert_eq!(back.dropped, original.dropped);
     }
 }

@@ -3,29 +3,58 @@
 //! as the longest window asked for; a bucket remembers which second it counts, so a stale one
 //! is ignored on read and reset on write without any sweeping task.
 
-/// Per-second counts over the last `span` seconds.
-#[derive(Debug, Clone)]
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Per-second counts over the last `span` seconds. Lock-free: sessions on every core count into
+/// it at once, so each bucket is one atomic word holding its second and its count, updated by
+/// compare-and-swap; no count is lost, and a reader never waits for a writer.
+#[derive(Debug)]
 pub struct RateWindow {
-    /// `(second since the Unix epoch, count)`; slot `s % len` holds second `s`.
-    buckets: Box<[(u64, u32)]>,
+    /// Slot `s % len` holds second `s`: the second (Unix, 32 bits) above the count (32 bits).
+    buckets: Box<[AtomicU64]>,
+}
+
+/// A slot that never counted: its second is past any real one, so reads skip it.
+const EMPTY: u64 = u64::MAX;
+
+fn pack(second: u32, count: u32) -> u64 {
+    (u64::from(second) << 32) | u64::from(count)
+}
+
+fn unpack(word: u64) -> (u32, u32) {
+    ((word >> 32) as u32, word as u32)
 }
 
 impl RateWindow {
     /// A window able to answer for up to `span_secs` seconds (at least 1).
     pub fn new(span_secs: usize) -> Self {
         Self {
-            buckets: vec![(u64::MAX, 0); span_secs.max(1)].into_boxed_slice(),
+            buckets: (0..span_secs.max(1))
+                .map(|_| AtomicU64::new(EMPTY))
+                .collect(),
         }
     }
 
     /// Count one message at `now_ms`.
-    pub fn record(&mut self, now_ms: u64) {
-        let second = now_ms / 1000;
-        let slot = &mut self.buckets[(second % self.buckets.len() as u64) as usize];
-        if slot.0 == second {
-            slot.1 = slot.1.saturating_add(1);
-        } else {
-            *slot = (second, 1);
+    pub fn record(&self, now_ms: u64) {
+        let second = u32::try_from(now_ms / 1000).unwrap_or(u32::MAX - 1);
+        let slot = &self.buckets[(u64::from(second) % self.buckets.len() as u64) as usize];
+        let mut current = slot.load(Ordering::Relaxed);
+        loop {
+            let (held, count) = unpack(current);
+            let next = if current == EMPTY || held < second {
+                pack(second, 1)
+            } else if held == second {
+                pack(second, count.saturating_add(1))
+            } else {
+                // A later lap already holds the slot (this writer read the clock just before a
+                // second turned over a whole span ago): outside every window, not counted.
+                return;
+            };
+            match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
         }
     }
 
@@ -36,8 +65,11 @@ impl RateWindow {
         let secs = secs.min(self.buckets.len() as u64);
         self.buckets
             .iter()
-            .filter(|(second, _)| *second <= now && now - *second < secs)
-            .map(|(_, count)| u64::from(*count))
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|word| *word != EMPTY)
+            .map(unpack)
+            .filter(|(second, _)| u64::from(*second) <= now && now - u64::from(*second) < secs)
+            .map(|(_, count)| u64::from(count))
             .sum()
     }
 
@@ -55,7 +87,7 @@ mod tests {
 
     #[test]
     fn counts_exactly_the_last_seconds() {
-        let mut window = RateWindow::new(3600);
+        let window = RateWindow::new(3600);
         for s in 0..120 {
             window.record(T0 + s * 1000);
         }
@@ -71,12 +103,31 @@ mod tests {
 
     #[test]
     fn a_slot_reused_a_lap_later_starts_again() {
-        let mut window = RateWindow::new(60);
+        let window = RateWindow::new(60);
         window.record(T0);
         window.record(T0);
         window.record(T0 + 60_000);
         assert_eq!(window.count(T0 + 60_000, 60), 1);
         assert!(!window.is_idle(T0 + 60_000));
         assert!(window.is_idle(T0 + 121_000));
+    }
+
+    #[test]
+    fn threads_counting_at_once_lose_nothing() {
+        let window = std::sync::Arc::new(RateWindow::new(60));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let window = window.clone();
+                std::thread::spawn(move || {
+                    for n in 0..10_000u64 {
+                        window.record(T0 + (n % 3) * 1000);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(window.count(T0 + 2_000, 60), 40_000);
     }
 }

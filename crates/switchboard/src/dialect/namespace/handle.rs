@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::definition::Namespace;
 use crate::config::StatsConfig;
@@ -40,7 +39,7 @@ pub(crate) struct NamespaceState {
     /// Unix milliseconds (statistics clock) of the last client message; 0 before the first.
     last_message_ms: AtomicU64,
     /// Client messages per second over the last hour.
-    rate: Mutex<RateWindow>,
+    rate: RateWindow,
     dropped: DropCounters,
 }
 
@@ -62,7 +61,7 @@ impl NamespaceState {
             started: Instant::now(),
             messages: AtomicU64::new(0),
             last_message_ms: AtomicU64::new(0),
-            rate: Mutex::new(RateWindow::new(RATE_SPAN_SECS)),
+            rate: RateWindow::new(RATE_SPAN_SECS),
             dropped: DropCounters::default(),
         }
     }
@@ -93,7 +92,7 @@ impl NamespaceState {
     pub(crate) fn count_message(&self, now_ms: u64) {
         self.messages.fetch_add(1, Ordering::Relaxed);
         self.last_message_ms.store(now_ms, Ordering::Relaxed);
-        self.rate.lock().record(now_ms);
+        self.rate.record(now_ms);
     }
 
     pub(crate) fn count_dropped(&self, reason: DropKind, n: u64) {
@@ -180,16 +179,25 @@ impl NamespaceHandle {
 
     /// Counters and status of this namespace on this node.
     pub fn stats(&self) -> NamespaceStats {
+        let attached = self.state.attached.get();
+        let now = attached.map_or_else(|| Clock::System.now_ms(), |a| a.clock.now_ms());
+        let thresholds = attached.map_or_else(StatsConfig::default, |a| a.stats.clone());
+        self.census().stats(now, &thresholds)
+    }
+
+    /// What this node knows of the namespace, in a form that adds up across nodes.
+    pub fn census(&self) -> NamespaceCensus {
         let state = &self.state;
         let attached = state.attached.get();
         let members = state
             .publisher()
             .map(|p| p.hub().namespace_members(state.name()))
             .unwrap_or_default();
-        let mut clients: Vec<&str> = members.iter().map(|c| &**c.client_id()).collect();
-        clients.sort_unstable();
-        clients.dedup();
-        let mut users: Vec<_> = members
+        let mut client_ids: Vec<String> =
+            members.iter().map(|c| c.client_id().to_string()).collect();
+        client_ids.sort_unstable();
+        client_ids.dedup();
+        let mut usernames: Vec<String> = members
             .iter()
             .filter_map(|c| {
                 let identity = c.identity();
@@ -199,32 +207,87 @@ impl NamespaceHandle {
                     .flatten()
             })
             .collect();
-        users.sort_unstable();
-        users.dedup();
+        usernames.sort_unstable();
+        usernames.dedup();
         let now = attached.map_or_else(|| Clock::System.now_ms(), |a| a.clock.now_ms());
-        let thresholds = attached.map_or_else(StatsConfig::default, |a| a.stats.clone());
         let last = state.last_message_ms.load(Ordering::Relaxed);
-        let last_message_unix_ms = (last > 0).then_some(last);
-        let dropped = state.dropped.snapshot();
-        let (per_minute, per_hour) = {
-            let rate = state.rate.lock();
-            (rate.count(now, 60), rate.count(now, 3600))
-        };
-        NamespaceStats {
+        let (messages_per_minute, messages_per_hour) =
+            (state.rate.count(now, 60), state.rate.count(now, 3600));
+        NamespaceCensus {
             name: state.name().to_string(),
             path: state.path.clone(),
-            status: NamespaceStatus::of(members.len(), last_message_unix_ms, now, &thresholds),
-            clients: clients.len(),
-            users: users.len(),
-            messages_per_minute: per_minute,
-            messages_per_hour: per_hour,
-            messages: state.messages.load(Ordering::Relaxed),
-            last_activity: last_message_unix_ms.map(iso8601),
-            dropped,
             sockets: members.len(),
-            messages_rate_limited: dropped.rate_limit,
-            last_message_unix_ms,
+            client_ids,
+            usernames,
+            messages_per_minute,
+            messages_per_hour,
+            messages: state.messages.load(Ordering::Relaxed),
+            last_message_unix_ms: (last > 0).then_some(last),
+            dropped: state.dropped.snapshot(),
             uptime_secs: state.started.elapsed().as_secs(),
+        }
+    }
+}
+
+/// A namespace's counters on one node, with the client ids and usernames behind its counts, so
+/// that the figures of several nodes add up without counting a client or user twice. Nodes of
+/// a cluster send each other these for the merged statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceCensus {
+    pub name: String,
+    pub path: String,
+    /// Open sockets.
+    pub sockets: usize,
+    /// Distinct client ids, sorted.
+    pub client_ids: Vec<String>,
+    /// Distinct logged-in usernames, sorted.
+    pub usernames: Vec<String>,
+    pub messages_per_minute: u64,
+    pub messages_per_hour: u64,
+    pub messages: u64,
+    pub last_message_unix_ms: Option<u64>,
+    pub dropped: Dropped,
+    pub uptime_secs: u64,
+}
+
+impl NamespaceCensus {
+    /// Add another node's census of the same namespace.
+    pub fn merge(&mut self, other: NamespaceCensus) {
+        fn union(mine: &mut Vec<String>, theirs: Vec<String>) {
+            mine.extend(theirs);
+            mine.sort_unstable();
+            mine.dedup();
+        }
+        self.sockets += other.sockets;
+        union(&mut self.client_ids, other.client_ids);
+        union(&mut self.usernames, other.usernames);
+        self.messages_per_minute += other.messages_per_minute;
+        self.messages_per_hour += other.messages_per_hour;
+        self.messages += other.messages;
+        self.last_message_unix_ms = self.last_message_unix_ms.max(other.last_message_unix_ms);
+        self.dropped += other.dropped;
+        self.uptime_secs = self.uptime_secs.max(other.uptime_secs);
+    }
+
+    /// The figures and status colour at `now_ms`, by the `thresholds`.
+    pub fn stats(self, now_ms: u64, thresholds: &StatsConfig) -> NamespaceStats {
+        let last = self.last_message_unix_ms;
+        NamespaceStats {
+            status: NamespaceStatus::of(self.sockets, last, now_ms, thresholds),
+            clients: self.client_ids.len(),
+            users: self.usernames.len(),
+            messages_per_minute: self.messages_per_minute,
+            messages_per_hour: self.messages_per_hour,
+            messages: self.messages,
+            last_activity: last.map(iso8601),
+            sockets: self.sockets,
+            messages_rate_limited: self.dropped.rate_limit,
+            last_message_unix_ms: last,
+            uptime_secs: self.uptime_secs,
+            dropped: self.dropped,
+            name: self.name,
+            path: self.path,
         }
     }
 }

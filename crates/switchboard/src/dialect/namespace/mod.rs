@@ -32,7 +32,9 @@ use axum::Router;
 pub use definition::{
     HookError, MessageOutcome, Namespace, NamespaceConfig, NamespaceLimits, OnConnect, Relay,
 };
-pub use handle::{Client, NamespaceHandle, NamespaceStats, NamespaceStatus, PATH_PREFIX};
+pub use handle::{
+    Client, NamespaceCensus, NamespaceHandle, NamespaceStats, NamespaceStatus, PATH_PREFIX,
+};
 
 use crate::app::Switchboard;
 use crate::dialect::Dialect;
