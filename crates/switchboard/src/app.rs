@@ -199,7 +199,7 @@ impl SwitchboardBuilder {
                     asked
                         .get()
                         .and_then(std::sync::Weak::upgrade)
-                        .map(|shared| Switchboard { shared }.answer_stats_question(question))
+                        .map(|shared| Switchboard { shared }.answer_question(question))
                         .unwrap_or_default()
                 })),
         );

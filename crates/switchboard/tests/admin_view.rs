@@ -128,12 +128,28 @@ async fn the_feed_lists_connections_and_closes_one() {
     assert_eq!(list[0]["clientId"], client_id.as_str());
     assert_eq!(list[0]["dialect"], "jac");
     assert_eq!(list[0]["channels"], json!(["lobby"]));
+    let node = server.app.node_id();
+    assert_eq!(list[0]["node"], node);
     let key = list[0]["key"].as_u64().expect("key");
 
-    command(&mut feed, json!({"type": "close", "key": key})).await;
+    // A node that does not exist has nothing to close.
+    command(
+        &mut feed,
+        json!({"type": "close", "key": key, "node": "elsewhere"}),
+    )
+    .await;
     assert_eq!(
         next_of(&mut feed, "closed").await,
-        json!({"type": "closed", "key": key, "found": true})
+        json!({"type": "closed", "key": key, "node": "elsewhere", "found": false})
+    );
+    command(
+        &mut feed,
+        json!({"type": "close", "key": key, "node": node}),
+    )
+    .await;
+    assert_eq!(
+        next_of(&mut feed, "closed").await,
+        json!({"type": "closed", "key": key, "node": node, "found": true})
     );
     match jac.recv(Duration::from_secs(5)).await.expect("close") {
         Incoming::Closed { code, .. } => assert_eq!(code, Some(4400)),

@@ -32,6 +32,7 @@ common::cluster::per_engine!(
     dialects_meet_across_nodes,
     the_publish_api_reaches_other_nodes,
     the_stats_span_the_cluster,
+    connections_are_listed_and_closed_on_every_node,
 );
 
 /// Frames of any client, read until `wait` passes with nothing new; a close fails the test.
@@ -1001,5 +1002,74 @@ async fn the_stats_span_the_cluster(engine: Engine) {
     let from_b = b.app.stats().await;
     assert_eq!(from_b.nodes[0].node_id, b.app.node_id());
     assert_eq!(from_b.total_messages, 2);
+    cluster.stop().await;
+}
+
+/// The admin connection list spans the nodes, each connection naming its node, and a
+/// connection on another node is closed through the backplane.
+async fn connections_are_listed_and_closed_on_every_node(engine: Engine) {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
+        return;
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (_on_a, on_a_id) = channel_member(a, "/ws/lobby", None).await;
+    let (mut on_b, on_b_id) = channel_member(b, "/ws/lobby", None).await;
+    let (_elsewhere, _) = channel_member(b, "/ws/kitchen", None).await;
+
+    // Until A hears B: the list holds the three connections, searched on both nodes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lobby = loop {
+        let all = a.app.cluster_connection_list("").await;
+        if all.total == 3 {
+            break a.app.cluster_connection_list("LOBBY").await;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B's connections never listed: {all:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((lobby.total, lobby.matching), (3, 2), "{lobby:?}");
+    let mut listed: Vec<(&str, &str)> = lobby
+        .list
+        .iter()
+        .map(|c| (&*c.node, &*c.client_id))
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        (a.app.node_id(), on_a_id.as_str()),
+        (b.app.node_id(), on_b_id.as_str()),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // Closing B's connection from A.
+    let on_b_entry = lobby
+        .list
+        .iter()
+        .find(|c| *c.node == *b.app.node_id())
+        .expect("B's member listed");
+    assert!(
+        a.app
+            .close_connection_on(b.app.node_id(), on_b_entry.key)
+            .await
+    );
+    // Presence frames may come first; then the close.
+    loop {
+        match on_b.recv(Duration::from_secs(5)).await {
+            Ok(Incoming::Json(_)) => continue,
+            Ok(Incoming::Closed { code, .. }) => {
+                assert_eq!(code, Some(4400));
+                break;
+            }
+            other => panic!("expected close 4400, got {other:?}"),
+        }
+    }
+    assert!(
+        !a.app
+            .close_connection_on(b.app.node_id(), on_b_entry.key)
+            .await,
+        "already closed"
+    );
     cluster.stop().await;
 }

@@ -10,8 +10,12 @@
 //! - `{"type":"search","query":Q}`: list the connections matching `Q` from now on.
 //! - `{"type":"tap","on":B,"dialect":D,"channel":C,"user":U}`: start (or refilter) or stop the
 //!   tap. It is off when the feed opens.
-//! - `{"type":"close","key":K}`: close connection `K`; answered `{"type":"closed","key":K,
-//!   "found":B}`.
+//! - `{"type":"close","key":K,"node":N}`: close connection `K` of node `N` (default: this
+//!   node; another node is asked over the backplane); answered `{"type":"closed","key":K,
+//!   "node":N,"found":B}`.
+//!
+//! With a backplane the snapshot's stats and connection list cover every node (each connection
+//! names its `node`); the tap shows this node's traffic.
 //!
 //! A bad command is answered `{"type":"error","code":...,"error":...}` and changes nothing. A
 //! viewer that reads slowly only slows its own feed: tap entries wait in its bounded queue and
@@ -101,6 +105,9 @@ enum Command {
     },
     Close {
         key: u64,
+        /// The node holding the connection (default: this one).
+        #[serde(default)]
+        node: Option<String>,
     },
 }
 
@@ -163,16 +170,17 @@ impl Viewer {
                 self.tap = on.then(|| self.app.ops().tap().subscribe(filter));
                 self.snapshot().await
             }
-            Command::Close { key } => {
-                let found = self.app.close_connection(key);
-                to_frame(&json!({"type": "closed", "key": key, "found": found}))
+            Command::Close { key, node } => {
+                let node = node.unwrap_or_else(|| self.app.node_id().to_string());
+                let found = self.app.close_connection_on(&node, key).await;
+                to_frame(&json!({"type": "closed", "key": key, "node": node, "found": found}))
             }
         }
     }
 
     async fn snapshot(&self) -> Bytes {
         // The tap streams entries as they come; the snapshot need not repeat the whole log.
-        let stats = self.app.cluster_stats(false).await;
+        let (stats, connections) = self.app.cluster_snapshot(false, Some(&self.search)).await;
         let tap_dropped = self
             .tap
             .as_ref()
@@ -180,7 +188,7 @@ impl Viewer {
         to_frame(&json!({
             "type": "snapshot",
             "stats": stats,
-            "connections": self.app.connection_list(&self.search),
+            "connections": connections,
             "history": self.app.ops().history(),
             "tap": {"on": self.tap.is_some(), "dropped": tap_dropped},
         }))

@@ -13,10 +13,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::Operations;
 use super::activity::LogEntry;
+use super::connections::ConnectionList;
 use super::dropped::Dropped;
 use crate::app::Switchboard;
 use crate::config::StatsConfig;
@@ -83,13 +85,29 @@ pub struct ChannelFigures {
     pub messages_per_minute: u64,
 }
 
-/// What the node asking wants in each report.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Question {
-    /// Include the activity log (the dashboard streams it from the tap instead).
-    #[serde(default)]
-    activity_log: bool,
+/// What one node asks the others (serialized as the broker's question bytes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "ask", rename_all = "camelCase")]
+enum Question {
+    /// Each node's [`NodeReport`].
+    #[serde(rename_all = "camelCase")]
+    Report {
+        /// Include the activity log (the dashboard streams it from the tap instead).
+        #[serde(default)]
+        activity_log: bool,
+        /// Include the connections matching this search (the dashboard's list).
+        #[serde(default)]
+        connections: Option<String>,
+    },
+    /// Node `node` closes its connection `key` and answers [`Closed`]; the others answer
+    /// nothing.
+    Close { node: String, key: u64 },
+}
+
+/// A node's answer to [`Question::Close`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Closed {
+    found: bool,
 }
 
 /// One node's figures, as it sends them to the node merging the cluster's.
@@ -107,6 +125,9 @@ struct NodeReport {
     channels: Vec<ChannelFigures>,
     activity_log: Vec<TimedEntry>,
     activity_log_dropped: u64,
+    /// The connections matching the asker's search, when it asked.
+    #[serde(default)]
+    connection_list: Option<ConnectionList>,
 }
 
 /// A log entry with the instant that orders it (the API shows only the timestamp).
@@ -122,14 +143,31 @@ impl Switchboard {
     /// rates, the busiest channels and the activity log. Waits at most a second for the other
     /// nodes.
     pub async fn stats(&self) -> Stats {
-        self.cluster_stats(true).await
+        self.cluster_snapshot(true, None).await.0
     }
 
-    /// [`Switchboard::stats`], without the activity log when `activity_log` is false (the
-    /// dashboard's snapshots, which stream the log from the tap).
-    pub(crate) async fn cluster_stats(&self, activity_log: bool) -> Stats {
-        let question = Question { activity_log };
-        let local = self.node_report(question);
+    /// The connections of every node whose client id, dialect, username, namespace, channels
+    /// or metadata contain `query` (see [`Switchboard::connection_list`]), oldest first.
+    pub async fn cluster_connection_list(&self, query: &str) -> ConnectionList {
+        self.cluster_snapshot(false, Some(query))
+            .await
+            .1
+            .unwrap_or_default()
+    }
+
+    /// The cluster's statistics, with the activity log when `activity_log`, and the connections
+    /// matching `connections` when given: one question to the other nodes for both (the
+    /// dashboard's snapshot).
+    pub(crate) async fn cluster_snapshot(
+        &self,
+        activity_log: bool,
+        connections: Option<&str>,
+    ) -> (Stats, Option<ConnectionList>) {
+        let question = Question::Report {
+            activity_log,
+            connections: connections.map(str::to_string),
+        };
+        let local = self.node_report(&question);
         let asked = serde_json::to_vec(&question).expect("a question serializes");
         let mut reports = vec![local];
         for (node, answer) in self.broker().ask(&asked).await {
@@ -139,7 +177,7 @@ impl Switchboard {
             }
         }
         let ops = self.ops();
-        let mut stats = merge(reports, ops.clock.now_ms(), &ops.config);
+        let (mut stats, connections) = merge(reports, ops.clock.now_ms(), &ops.config);
         // Live nodes that did not answer: listed from their alive announcements.
         for (node_id, figures) in self.broker().peers() {
             if stats.nodes.iter().any(|n| *n.node_id == *node_id) {
@@ -156,20 +194,37 @@ impl Switchboard {
         }
         stats.nodes[1..].sort_by(|a, b| a.node_id.cmp(&b.node_id));
         stats.total_connections = stats.nodes.iter().map(|node| node.connections).sum();
-        stats
+        (stats, connections)
     }
 
-    /// This node's answer to another node's stats question.
-    pub(crate) fn answer_stats_question(&self, question: &[u8]) -> bytes::Bytes {
-        let question = serde_json::from_slice(question).unwrap_or_default();
-        let report = self.node_report(question);
-        bytes::Bytes::from(serde_json::to_vec(&report).expect("a report serializes"))
+    /// This node's answer to another node's question: its report, or the outcome of a close
+    /// addressed to it (nothing for a close addressed to another node, or a question it cannot
+    /// read).
+    pub(crate) fn answer_question(&self, question: &[u8]) -> Bytes {
+        match serde_json::from_slice::<Question>(question) {
+            Ok(question @ Question::Report { .. }) => json_bytes(&self.node_report(&question)),
+            Ok(Question::Close { node, key }) if node == self.node_id() => json_bytes(&Closed {
+                found: self.close_connection(key),
+            }),
+            Ok(Question::Close { .. }) => Bytes::new(),
+            Err(err) => {
+                tracing::warn!(%err, "unreadable question from another node");
+                Bytes::new()
+            }
+        }
     }
 
-    fn node_report(&self, question: Question) -> NodeReport {
+    fn node_report(&self, question: &Question) -> NodeReport {
+        let (activity_log, search) = match question {
+            Question::Report {
+                activity_log,
+                connections,
+            } => (*activity_log, connections.as_deref()),
+            Question::Close { .. } => (false, None),
+        };
         let ops = self.ops();
         let now = ops.clock.now_ms();
-        let activity_log = if question.activity_log {
+        let activity_log = if activity_log {
             ops.log
                 .snapshot()
                 .into_iter()
@@ -196,8 +251,29 @@ impl Switchboard {
             channels: local_channels(ops, self.hub().channel_sizes(), now),
             activity_log,
             activity_log_dropped: ops.recorder.dropped(),
+            connection_list: search.map(|query| self.connection_list(query)),
         }
     }
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).expect("serializes"))
+}
+
+/// Ask node `node` to close its connection `key`: whether it had it.
+pub(super) async fn close_remote_connection(app: &Switchboard, node: &str, key: u64) -> bool {
+    let question = Question::Close {
+        node: node.to_string(),
+        key,
+    };
+    let asked = serde_json::to_vec(&question).expect("a question serializes");
+    app.broker()
+        .ask(&asked)
+        .await
+        .into_iter()
+        .filter(|(answering, _)| **answering == *node)
+        .filter_map(|(_, answer)| serde_json::from_slice::<Closed>(&answer).ok())
+        .any(|closed| closed.found)
 }
 
 /// Every channel with members on this node or messages in the last minute from it; forgets the
@@ -238,14 +314,25 @@ fn local_channels(
 
 /// The cluster's statistics from every report, the asking node's first; `now_ms` and `config`
 /// (the asking node's) colour the namespaces and bound the log.
-fn merge(reports: Vec<NodeReport>, now_ms: u64, config: &StatsConfig) -> Stats {
+fn merge(
+    reports: Vec<NodeReport>,
+    now_ms: u64,
+    config: &StatsConfig,
+) -> (Stats, Option<ConnectionList>) {
     let uptime = reports.first().map_or(0, |report| report.uptime);
     let mut nodes = Vec::with_capacity(reports.len());
     let (mut total_messages, mut dropped, mut activity_log_dropped) = (0, Dropped::default(), 0);
     let mut namespaces: BTreeMap<String, NamespaceCensus> = BTreeMap::new();
     let mut channels: HashMap<String, ChannelFigures> = HashMap::new();
     let mut log = Vec::new();
+    let mut connections: Option<ConnectionList> = None;
     for report in reports {
+        if let Some(theirs) = report.connection_list {
+            match &mut connections {
+                Some(merged) => merged.merge(theirs),
+                None => connections = Some(theirs),
+            }
+        }
         nodes.push(NodeStats {
             node_id: report.node_id,
             connections: report.connections,
@@ -292,7 +379,7 @@ fn merge(reports: Vec<NodeReport>, now_ms: u64, config: &StatsConfig) -> Stats {
             ..timed.entry
         })
         .collect();
-    Stats {
+    let stats = Stats {
         uptime,
         total_connections: nodes.iter().map(|node| node.connections).sum(),
         total_messages,
@@ -305,7 +392,8 @@ fn merge(reports: Vec<NodeReport>, now_ms: u64, config: &StatsConfig) -> Stats {
         channels: channel_stats(channels.into_values().collect()),
         activity_log,
         activity_log_dropped,
-    }
+    };
+    (stats, connections)
 }
 
 /// The channel count and the busiest channels.
@@ -390,6 +478,7 @@ mod tests {
             channels: Vec::new(),
             activity_log: Vec::new(),
             activity_log_dropped: 1,
+            connection_list: None,
         }
     }
 
@@ -426,7 +515,7 @@ mod tests {
         b.channels = vec![channel("room", 3, 4), channel("busy", 0, 9)];
         b.activity_log = vec![entry("b", 20, "b1"), entry("b", 40, "b2")];
 
-        let stats = merge(vec![a, b], now, &config);
+        let (stats, _) = merge(vec![a, b], now, &config);
         assert_eq!(stats.uptime, 100, "the asking node's");
         assert_eq!(stats.total_connections, 7);
         assert_eq!(stats.total_messages, 20);
