@@ -33,7 +33,8 @@
 # results/*.json (the generator's records), command.txt, machine.txt, load.txt (`uptime` before
 # each run), summary.txt (the figures BENCHMARKS.md quotes) and, per run, the activity-log drops
 # the server logged (wall: drops.txt; instructions: in instructions.txt, with callgrind's total
-# per run). Server logs and callgrind.out files stay in work/ and logs/, which are not committed.
+# per run); wall mode also syscalls.txt (the server's read and write system calls over each run).
+# Server logs and callgrind.out files stay in work/ and logs/, which are not committed.
 # Port $BENCH_PORT (default 18700). BENCH_SERVER_BIN=PATH measures that server binary instead.
 set -uo pipefail
 
@@ -62,7 +63,7 @@ while [ $# -gt 0 ]; do
     --scenarios) scenarios="$2"; shift ;;
     --secs) secs="$2"; shift ;;
     --sizes) sizes="$2"; shift ;;
-    -h|--help) sed -n 2,37p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,38p "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -127,11 +128,13 @@ write_configs() {
 # The order of the two settings in repetition REP: on, off, then off, on (drift cancels).
 order() { if [ $(($1 % 2)) -eq 1 ]; then echo "on off"; else echo "off on"; fi; }
 
-# Events the activity log dropped (its queue full): the server logs the first drop and every
-# 10,000th; with drops, the log-on figure would understate the recording's cost.
+# Events the activity log dropped (its queue full), from the server's log: it warns at the first
+# drop and every 10,000th with the count so far, so this is the largest count warned (0: none),
+# short of the true count by at most 9,999. With drops, the log-on figure is the cost of a log
+# that misses those events.
 drops_in() {
   local n
-  n="$(grep -c 'activity log queue full' "$1" 2>/dev/null)"
+  n="$(grep 'activity log queue full' "$1" 2>/dev/null | grep -o 'dropped=[0-9]*' | cut -d= -f2 | sort -n | tail -1)"
   echo "${n:-0}"
 }
 
@@ -161,7 +164,7 @@ prepare() {
   local out="$1" mode="$2"
   rm -rf "$out/results" "$out/logs" "$out/work"
   mkdir -p "$out/results" "$out/logs" "$out/work"
-  rm -f "$out/load.txt" "$out/instructions.txt"
+  rm -f "$out/load.txt" "$out/instructions.txt" "$out/drops.txt" "$out/syscalls.txt"
   {
     echo "bench/activity-log-cost.sh $args_given"
     echo "# this directory: --$mode; started $(date -u '+%Y-%m-%d %H:%M:%S UTC'); SERVER_CPU=$SERVER_CPU" \
@@ -180,6 +183,11 @@ prepare() {
 }
 
 log_load() { echo "$1 $(uptime)" >>"$2/load.txt"; }
+
+# syscalls_of PID: the server's read and write system calls so far (syscr syscw of
+# /proc/PID/io; sockets' read/write/readv/writev count, sendmsg/recvmsg do not). The log itself
+# makes none, but it changes the order tasks run in, and so how many frames go out per write.
+syscalls_of() { awk '/^syscr:/ {r = $2} /^syscw:/ {w = $2} END {print r + 0, w + 0}' "/proc/$1/io" 2>/dev/null || echo "0 0"; }
 
 run_wall() {
   local out="${BENCH_OUT:-$here/records/$(date -u +%Y-%m-%d)-activity-log-wall}"
@@ -201,11 +209,13 @@ run_wall() {
         sleep 1
         log_load "$name" "$out"
         read -r -a args <<<"$(scenario_args "$scenario" wall 1)"
+        io_before="$(syscalls_of "$server_pid")"
         timeout 300 taskset -c "$GEN_CPU" "$bench" "${args[@]}" --addr "127.0.0.1:$port" \
           --server-pid "$server_pid" --label "log-$log" --sources "$SOURCES" \
           --out "$out/results/$name.json" || echo "   $name failed (exit $?)"
+        echo "$name $io_before $(syscalls_of "$server_pid")" >>"$out/syscalls.txt"
         stop_server 10
-        echo "$name activity_log_drops_logged=$(drops_in "$logf")" >>"$out/drops.txt"
+        echo "$name activity_log_dropped_at_least=$(drops_in "$logf")" >>"$out/drops.txt"
       done
     done
   done
@@ -220,7 +230,7 @@ run_instructions() {
   # No heartbeat pings during a run: under valgrind a run takes minutes, and pings every 30 s
   # would add work in proportion to the time taken instead of the messages sent.
   write_configs "$out/work" "$(printf '[heartbeat]\ninterval_ms = 3600000')"
-  echo "# scenario log size rep instructions units (deliveries or calls) activity_log_drops_logged" \
+  echo "# scenario log size rep instructions units (deliveries or calls) activity_log_dropped_at_least" \
     >"$out/instructions.txt"
   for rep in $(seq 1 "$r"); do
     for scenario in ${scenarios//,/ }; do

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 UNIT = {"fanout": "delivery", "relay": "delivery", "rpc": "call"}
+UNITS = {"delivery": "deliveries", "call": "calls", "unit": "units"}
 
 
 def fmt(x, digits=0):
@@ -29,7 +30,31 @@ def med_range(xs, digits=0):
     return f"{fmt(statistics.median(xs), digits)} ({fmt(min(xs), digits)}-{fmt(max(xs), digits)})"
 
 
+def recorded_events(metrics):
+    """Events the activity log is offered in a run: a relayed message is recorded twice (received,
+    sent), a walker call once (received)."""
+    if "calls" in metrics:
+        return metrics["calls"]
+    return 2 * metrics.get("messages_sent", 0)
+
+
+def dropped_share(dropped, events):
+    return f"{dropped:,} of {events:,} ({100 * dropped / events:.0f}%)" if events else f"{dropped:,}"
+
+
 def wall(out: Path):
+    drops = {}
+    drops_file = out / "drops.txt"
+    if drops_file.exists():
+        for line in drops_file.read_text().splitlines():
+            name, _, value = line.partition(" activity_log_dropped_at_least=")
+            drops[name] = int(value or 0)
+    syscalls = {}
+    syscalls_file = out / "syscalls.txt"
+    if syscalls_file.exists():
+        for line in syscalls_file.read_text().splitlines():
+            name, r0, w0, r1, w1 = line.split()
+            syscalls[name] = (int(r1) - int(r0), int(w1) - int(w0))
     runs = {}
     name = re.compile(r"^(\w+)-log-(on|off)-(\d+)\.json$")
     for path in sorted((out / "results").glob("*.json")):
@@ -51,6 +76,12 @@ def wall(out: Path):
             "cpu_ns": cpu_ns,
             "bad": bad,
             "niced": metrics.get("server_core_niced_other"),
+            "events": recorded_events(metrics) if log == "on" else 0,
+            "dropped": drops.get(path.stem, 0),
+            # Write system calls per delivery (call): how many frames each write carried.
+            "writes": syscalls[path.stem][1] / max(metrics.get("deliveries_received", metrics.get("calls", 0)), 1)
+            if path.stem in syscalls
+            else None,
             "busy": metrics.get("server_core_busy"),
         }
     print("Wall clock: one fresh server per run, log on and off alternating.")
@@ -68,10 +99,17 @@ def wall(out: Path):
             bad = sum(r["bad"] for r in reps.values())
             niced = [r["niced"] for r in reps.values() if r["niced"] is not None]
             print(
-                f"log {log:<3}: {len(reps)} runs, {unit}s/s {med_range(rates)}, "
+                f"log {log:<3}: {len(reps)} runs, {UNITS[unit]}/s {med_range(rates)}, "
                 f"cpu ns/{unit} {med_range(cpus)}, lost or errors {bad}"
                 + (f", server core taken by niced work {med_range(niced, 3)}" if niced else "")
             )
+            writes = [r["writes"] for r in reps.values() if r["writes"] is not None]
+            if writes:
+                print(f"         server write syscalls per {unit}: {med_range(writes, 4)}")
+            if log == "on":
+                dropped = sum(r["dropped"] for r in reps.values())
+                events = sum(r["events"] for r in reps.values())
+                print(f"         log events dropped (at least): {dropped_share(dropped, events)}")
         on, off = by_log.get("on", {}), by_log.get("off", {})
         if on and off:
             r_rate = statistics.median(r["rate"] for r in on.values()) / statistics.median(
@@ -80,13 +118,13 @@ def wall(out: Path):
             r_cpu = statistics.median(r["cpu_ns"] for r in on.values()) / statistics.median(
                 r["cpu_ns"] for r in off.values()
             )
-            print(f"on/off of the medians: {unit}s/s {r_rate:.3f}, cpu ns/{unit} {r_cpu:.3f}")
+            print(f"on/off of the medians: {UNITS[unit]}/s {r_rate:.3f}, cpu ns/{unit} {r_cpu:.3f}")
             pairs = sorted(set(on) & set(off))
             if pairs:
                 pr = [on[k]["rate"] / off[k]["rate"] for k in pairs]
                 pc = [on[k]["cpu_ns"] / off[k]["cpu_ns"] for k in pairs]
                 print(
-                    f"on/off within each repetition: {unit}s/s "
+                    f"on/off within each repetition: {UNITS[unit]}/s "
                     + " ".join(f"{x:.3f}" for x in pr)
                     + f"; cpu ns/{unit} "
                     + " ".join(f"{x:.3f}" for x in pc)
@@ -96,6 +134,9 @@ def wall(out: Path):
 
 def instructions(out: Path):
     rows = []
+    events = {}
+    for path in (out / "results").glob("*.json"):
+        events[path.stem] = recorded_events(json.loads(path.read_text())["metrics"])
     for line in (out / "instructions.txt").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
@@ -127,13 +168,15 @@ def instructions(out: Path):
                 if not a or not b:
                     continue
                 a, b = a[0], b[0]
+                ea = events.get(f"{scenario}-x{small}-log-{log}-{rep}", 0) if log == "on" else 0
+                eb = events.get(f"{scenario}-x{big}-log-{log}-{rep}", 0) if log == "on" else 0
                 marginal = (b[4] - a[4]) / (b[5] - a[5])
                 per_log.setdefault(log, []).append(marginal)
                 print(
-                    f"log {log:<3} rep {rep}: small {a[5]:,} {unit}s {a[4]:,} instr "
-                    f"({a[4] / a[5]:,.0f}/{unit} overall), big {b[5]:,} {unit}s {b[4]:,} instr "
+                    f"log {log:<3} rep {rep}: small {a[5]:,} {UNITS[unit]} {a[4]:,} instr "
+                    f"({a[4] / a[5]:,.0f}/{unit} overall), big {b[5]:,} {UNITS[unit]} {b[4]:,} instr "
                     f"({b[4] / b[5]:,.0f}/{unit} overall); marginal {marginal:,.1f} instr/{unit}; "
-                    f"drops logged {a[6]}+{b[6]}"
+                    f"log events dropped (at least) {dropped_share(a[6], ea)} and {dropped_share(b[6], eb)}"
                 )
         if "on" in per_log and "off" in per_log:
             on = statistics.mean(per_log["on"])
