@@ -148,7 +148,20 @@ pub async fn run_named_rooms(
         };
         publishers.push(tokio::task::spawn_local(publisher.run()));
     }
-    tokio::time::sleep(publishing.duration).await;
+    // Until the duration is up, or sooner when every publisher has sent --max-messages (a fixed
+    // amount of work, for counting the server's instructions rather than timing it).
+    let publish_deadline = Instant::now() + publishing.duration;
+    loop {
+        let now = Instant::now();
+        if now >= publish_deadline
+            || rooms
+                .iter()
+                .all(|room| room.sent.get() >= publishing.max_messages)
+        {
+            break;
+        }
+        tokio::time::sleep((publish_deadline - now).min(Duration::from_millis(10))).await;
+    }
     stop_publishing.cancel();
     for p in publishers {
         if let Ok(Err(err)) = p.await {

@@ -1,5 +1,6 @@
-//! `rpc`: C clients each calling a walker with `response: true`, one call in flight per client;
-//! round trips per second, latency and the server's CPU per call.
+//! `rpc`: C clients each calling a walker with `response: true`, one call in flight per client,
+//! for `--duration` or until `--max-calls` calls in all; round trips per second, latency and the
+//! server's CPU per call.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -38,11 +39,19 @@ pub struct RpcArgs {
     /// Length of the walker's `message` argument.
     #[arg(long, default_value_t = 32)]
     pub payload: usize,
+    /// Upper bound on calls, all clients together: with a long --duration, a fixed amount of
+    /// work (for counting the server's instructions rather than timing it).
+    #[arg(long)]
+    pub max_calls: Option<u64>,
 }
 
 impl RpcArgs {
     pub fn params(&self) -> Value {
-        json!({"clients": self.clients, "duration": self.duration, "walker": self.walker, "payload": self.payload})
+        let mut p = json!({"clients": self.clients, "duration": self.duration, "walker": self.walker, "payload": self.payload});
+        if let Some(max) = self.max_calls {
+            p["max_calls"] = json!(max);
+        }
+        p
     }
 }
 
@@ -59,6 +68,9 @@ pub async fn run(env: &Env, args: &RpcArgs) -> anyhow::Result<Metrics> {
     );
     let hist = Rc::new(RefCell::new(new_histogram()));
     let calls = Rc::new(Cell::new(0u64));
+    // Calls started, against --max-calls.
+    let started_calls = Rc::new(Cell::new(0u64));
+    let max_calls = args.max_calls.unwrap_or(u64::MAX);
     let errors = Rc::new(Cell::new(0u64));
     let first_error = Rc::new(RefCell::new(None::<String>));
     let mut conns = Vec::new();
@@ -80,15 +92,17 @@ pub async fn run(env: &Env, args: &RpcArgs) -> anyhow::Result<Metrics> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for mut conn in conns {
-        let (hist, calls, errors, first_error, request) = (
+        let (hist, calls, started_calls, errors, first_error, request) = (
             hist.clone(),
             calls.clone(),
+            started_calls.clone(),
             errors.clone(),
             first_error.clone(),
             request.clone(),
         );
         tasks.push(tokio::task::spawn_local(async move {
-            'calls: while Instant::now() < deadline {
+            'calls: while Instant::now() < deadline && started_calls.get() < max_calls {
+                started_calls.set(started_calls.get() + 1);
                 let t0 = Instant::now();
                 if conn.stream.write_all(&request).await.is_err() {
                     errors.set(errors.get() + 1);
