@@ -5,9 +5,12 @@
 //! A session must never wait for the log, so recording is split in two. On the session's task,
 //! [`ActivityRecorder::record`] builds a small [`ActivityEvent`] from handles it already holds
 //! (shared bytes, an identity, a target) and offers it to a bounded queue; when the queue is full
-//! the event is dropped and counted. A background task turns events into [`LogEntry`]s (the
-//! formatting, the cut, the timestamp text), appends them to the log and hands them to the live
-//! tap.
+//! the event is dropped and counted. A background task takes events in batches and appends
+//! them to the log as they are (a message longer than an entry shows is cut to a private copy
+//! first, so the log never holds a large payload alive). Formatting them as [`LogEntry`]s (the
+//! target text, the username, the cut to 500 characters, the timestamp text) waits until someone
+//! reads the log, or happens at once only while a live tap viewer watches: the log is written on
+//! every message and read by an operator now and then.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -96,7 +99,8 @@ impl Sender {
     }
 }
 
-/// One message as a session reports it: only cheap clones of what it already holds.
+/// One message as a session reports it: only cheap clones of what it already holds. The log
+/// keeps these, and formats them when read.
 #[derive(Debug)]
 pub(crate) struct ActivityEvent {
     pub(crate) at_ms: u64,
@@ -135,7 +139,7 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    fn new(event: ActivityEvent, node: &Arc<str>) -> Self {
+    fn new(event: &ActivityEvent, node: &Arc<str>) -> Self {
         let (direction, reason) = match event.direction {
             Direction::Received => (Cow::Borrowed("received"), None),
             Direction::Sent => (Cow::Borrowed("sent"), None),
@@ -212,13 +216,28 @@ impl ActivityRecorder {
     }
 }
 
+/// Most events the background task takes from the queue at once.
+const BATCH_EVENTS: usize = 256;
+
 async fn consume(mut events: mpsc::Receiver<ActivityEvent>, log: Arc<ActivityLog>, tap: Arc<Tap>) {
-    while let Some(event) = events.recv().await {
-        let entry = Arc::new(LogEntry::new(event, &log.node));
-        tap.offer(&entry);
-        log.push(entry);
+    let mut batch = Vec::with_capacity(BATCH_EVENTS);
+    while events.recv_many(&mut batch, BATCH_EVENTS).await > 0 {
+        for event in &mut batch {
+            if event.message.len() > MESSAGE_BYTES {
+                event.message = Bytes::copy_from_slice(&event.message[..MESSAGE_BYTES]);
+            }
+        }
+        if tap.is_watched() {
+            for event in &batch {
+                tap.offer(&Arc::new(LogEntry::new(event, &log.node)));
+            }
+        }
+        log.push(batch.drain(..));
     }
 }
+
+/// Bytes of a message the log keeps: enough for [`MESSAGE_CHARS`] characters of any UTF-8.
+const MESSAGE_BYTES: usize = MESSAGE_CHARS * 4;
 
 /// The entries of the last `activity_log_secs` seconds, at most `activity_log_max`.
 #[derive(Debug)]
@@ -227,7 +246,7 @@ pub struct ActivityLog {
     clock: Clock,
     max_entries: usize,
     max_age_ms: u64,
-    entries: Mutex<VecDeque<Arc<LogEntry>>>,
+    entries: Mutex<VecDeque<ActivityEvent>>,
 }
 
 impl ActivityLog {
@@ -241,10 +260,10 @@ impl ActivityLog {
         }
     }
 
-    fn push(&self, entry: Arc<LogEntry>) {
+    fn push(&self, events: impl Iterator<Item = ActivityEvent>) {
         let now = self.clock.now_ms();
         let mut entries = self.entries.lock();
-        entries.push_back(entry);
+        entries.extend(events);
         self.expire(&mut entries, now);
     }
 
@@ -253,10 +272,13 @@ impl ActivityLog {
         let now = self.clock.now_ms();
         let mut entries = self.entries.lock();
         self.expire(&mut entries, now);
-        entries.iter().map(|entry| (**entry).clone()).collect()
+        entries
+            .iter()
+            .map(|event| LogEntry::new(event, &self.node))
+            .collect()
     }
 
-    fn expire(&self, entries: &mut VecDeque<Arc<LogEntry>>, now: u64) {
+    fn expire(&self, entries: &mut VecDeque<ActivityEvent>, now: u64) {
         let oldest = now.saturating_sub(self.max_age_ms);
         while entries
             .front()

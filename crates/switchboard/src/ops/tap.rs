@@ -69,6 +69,13 @@ impl Tap {
         TapSubscription { entries, dropped }
     }
 
+    /// Whether anyone watches (entries are formatted for the tap only then).
+    pub(crate) fn is_watched(&self) -> bool {
+        let mut viewers = self.viewers.lock();
+        viewers.retain(|viewer| !viewer.queue.is_closed());
+        !viewers.is_empty()
+    }
+
     /// Hand `entry` to every viewer that wants it; forget viewers that left.
     pub(crate) fn offer(&self, entry: &Arc<LogEntry>) {
         let mut viewers = self.viewers.lock();
