@@ -6,59 +6,13 @@ mod common;
 
 use std::time::Duration;
 
+use common::admin_feed::{command, next_of, open_feed, snapshot_when};
 use common::{TestServer, read_http_response, upgrade_request};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use switchboard_client::{ConnectOptions, Incoming, http};
 use tokio::io::AsyncWriteExt;
-use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
-
-type Feed = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open_feed(server: &TestServer, token: &str) -> Feed {
-    let url = format!("{}/admin/ws?auth={token}", server.ws);
-    let (feed, _) = ClientBuilder::new()
-        .uri(&url)
-        .expect("uri")
-        .connect()
-        .await
-        .expect("feed");
-    feed
-}
-
-/// The next frame of `kind`, skipping others.
-async fn next_of(feed: &mut Feed, kind: &str) -> Value {
-    let wait = async {
-        loop {
-            let message = feed.next().await.expect("open").expect("frame");
-            let frame: Value =
-                serde_json::from_str(message.as_text().expect("text")).expect("json");
-            if frame["type"] == kind {
-                return frame;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), wait)
-        .await
-        .unwrap_or_else(|_| panic!("no {kind} frame"))
-}
-
-/// The first snapshot for which `done` holds.
-async fn snapshot_when(feed: &mut Feed, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..10 {
-        let snapshot = next_of(feed, "snapshot").await;
-        if done(&snapshot) {
-            return snapshot;
-        }
-    }
-    panic!("no matching snapshot");
-}
-
-async fn command(feed: &mut Feed, value: Value) {
-    feed.send(Message::text(value.to_string()))
-        .await
-        .expect("send");
-}
+use tokio_websockets::Message;
 
 #[tokio::test]
 async fn the_page_is_served_and_holds_no_data() {

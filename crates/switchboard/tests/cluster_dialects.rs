@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
+use common::admin_feed::{command, next_of, open_feed};
 use common::cluster::{Backplane, Cluster, Engine};
 use serde_json::{Value, json};
 use switchboard::config::ApiKeyConfig;
@@ -33,6 +34,7 @@ common::cluster::per_engine!(
     the_publish_api_reaches_other_nodes,
     the_stats_span_the_cluster,
     connections_are_listed_and_closed_on_every_node,
+    the_admin_feed_taps_every_node,
 );
 
 /// Frames of any client, read until `wait` passes with nothing new; a close fails the test.
@@ -1071,5 +1073,58 @@ async fn connections_are_listed_and_closed_on_every_node(engine: Engine) {
             .await,
         "already closed"
     );
+    cluster.stop().await;
+}
+
+/// An admin watching the dashboard on A sees, in its tap, a message sent on B (pulled with the
+/// snapshots), and A's own; the tap's filter applies to both.
+async fn the_admin_feed_taps_every_node(engine: Engine) {
+    let Some((_backplane, cluster)) = Cluster::on_shared(engine, 2).await else {
+        return;
+    };
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let admin = a.admin("root@example.com").await;
+    let mut feed = open_feed(a, &admin).await;
+    // Until A hears B.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.app.stats().await.nodes.len() < 2 {
+        assert!(Instant::now() < deadline, "A never heard B");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    command(
+        &mut feed,
+        json!({"type": "tap", "on": true, "dialect": "channel"}),
+    )
+    .await;
+    // The tap is on once a snapshot says so; B's cursor is set by that snapshot's pull.
+    while next_of(&mut feed, "snapshot").await["tap"]["on"] != true {}
+    next_of(&mut feed, "snapshot").await;
+
+    let (mut on_b, _) = channel_member(b, "/ws/tapped", None).await;
+    let (mut on_a, _) = channel_member(a, "/ws/tapped-here", None).await;
+    on_b.send_json(&json!({"channel": "tapped", "cmd": "say", "param": "from b"}))
+        .await
+        .unwrap();
+    on_a.send_json(&json!({"channel": "tapped-here", "cmd": "say", "param": "from a"}))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let entry = next_of(&mut feed, "tap").await["entry"].clone();
+        assert_eq!(entry["dialect"], "channel", "the filter applies: {entry}");
+        if entry["direction"] == "received" {
+            seen.push((
+                entry["node"].as_str().unwrap().to_string(),
+                entry["target"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    seen.sort();
+    let mut expected = vec![
+        (a.app.node_id().to_string(), "tapped-here".to_string()),
+        (b.app.node_id().to_string(), "tapped".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
     cluster.stop().await;
 }

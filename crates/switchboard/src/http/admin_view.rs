@@ -15,12 +15,14 @@
 //!   "node":N,"found":B}`.
 //!
 //! With a backplane the snapshot's stats and connection list cover every node (each connection
-//! names its `node`); the tap shows this node's traffic.
+//! names its `node`). The tap streams this node's entries as they happen and the other nodes'
+//! with each snapshot (up to a second later; each entry names its `node`).
 //!
 //! A bad command is answered `{"type":"error","code":...,"error":...}` and changes nothing. A
 //! viewer that reads slowly only slows its own feed: tap entries wait in its bounded queue and
 //! the overflow is dropped and counted (`tapDropped` in the next snapshot).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -39,10 +41,11 @@ use super::upgrade::{PendingUpgrade, ServerSocket};
 use crate::app::Switchboard;
 use crate::error_code::{INVALID_FIELD, INVALID_JSON};
 use crate::ops::activity::LogEntry;
+use crate::ops::stats::TapPull;
 use crate::ops::tap::{TapFilter, TapSubscription};
 use crate::session::admission::check_origin;
 use crate::session::credentials::query_auth;
-use crate::ws::{Message, OpCode, WsStream};
+use crate::ws::{Message, WsStream};
 
 /// The dashboard: one static page, no build step.
 const PAGE: &str = include_str!("admin.html");
@@ -115,7 +118,12 @@ enum Command {
 struct Viewer {
     app: Switchboard,
     search: String,
+    /// This node's entries, as they happen.
     tap: Option<TapSubscription>,
+    /// The other nodes' entries, pulled with each snapshot.
+    remote_tap: Option<TapPull>,
+    /// Remote entries past a node's batch limit, not shown.
+    remote_dropped: u64,
 }
 
 impl Viewer {
@@ -124,42 +132,46 @@ impl Viewer {
             app,
             search: String::new(),
             tap: None,
+            remote_tap: None,
+            remote_dropped: 0,
         }
     }
 
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, mut stream: WsStream<S>) {
         let mut snapshots = tokio::time::interval(SNAPSHOT_EVERY);
         loop {
-            let frame = tokio::select! {
+            let frames = tokio::select! {
                 _ = snapshots.tick() => self.snapshot().await,
-                Some(entry) = next_entry(&mut self.tap) => tap_frame(&entry),
+                Some(entry) = next_entry(&mut self.tap) => vec![tap_frame(&entry)],
                 message = stream.next_message() => match message {
                     Ok(Message::Text(text)) => self.command(&text).await,
-                    Ok(Message::Binary(_)) => error_frame(INVALID_JSON, "send JSON text commands"),
-                    Ok(Message::Ping | Message::Pong) if stream.has_queued_control() => Bytes::new(),
+                    Ok(Message::Binary(_)) => vec![error_frame(INVALID_JSON, "send JSON text commands")],
+                    // Nothing to say, but the pong the ping queued must go out.
+                    Ok(Message::Ping | Message::Pong) if stream.has_queued_control() => Vec::new(),
                     Ok(Message::Ping | Message::Pong) => continue,
                     Err(_) => break,
                 },
             };
-            let written = if frame.is_empty() {
-                stream.write_text_batch(&[], false).await
-            } else {
-                stream.write_message(OpCode::Text, &frame).await
-            };
-            if written.is_err() {
+            // An empty batch still sends the queued pong.
+            if stream.write_text_batch(&frames, false).await.is_err() {
                 return;
             }
         }
         stream.finish(Duration::from_secs(1)).await;
     }
 
-    async fn command(&mut self, text: &str) -> Bytes {
+    async fn command(&mut self, text: &str) -> Vec<Bytes> {
         let command = match serde_json::from_str::<Command>(text) {
             Ok(command) => command,
             Err(err) if err.is_syntax() || err.is_eof() => {
-                return error_frame(INVALID_JSON, "commands are JSON objects");
+                return vec![error_frame(INVALID_JSON, "commands are JSON objects")];
             }
-            Err(err) => return error_frame(INVALID_FIELD, &format!("invalid command: {err}")),
+            Err(err) => {
+                return vec![error_frame(
+                    INVALID_FIELD,
+                    &format!("invalid command: {err}"),
+                )];
+            }
         };
         match command {
             Command::Search { query } => {
@@ -167,31 +179,56 @@ impl Viewer {
                 self.snapshot().await
             }
             Command::Tap { on, filter } => {
+                self.remote_tap = on.then(|| TapPull {
+                    asker: self.app.node_id().to_string(),
+                    filter: filter.clone(),
+                    cursors: HashMap::new(),
+                });
                 self.tap = on.then(|| self.app.ops().tap().subscribe(filter));
+                self.remote_dropped = 0;
                 self.snapshot().await
             }
             Command::Close { key, node } => {
                 let node = node.unwrap_or_else(|| self.app.node_id().to_string());
                 let found = self.app.close_connection_on(&node, key).await;
-                to_frame(&json!({"type": "closed", "key": key, "node": node, "found": found}))
+                vec![to_frame(
+                    &json!({"type": "closed", "key": key, "node": node, "found": found}),
+                )]
             }
         }
     }
 
-    async fn snapshot(&self) -> Bytes {
+    /// The snapshot frame, then a `tap` frame for each entry the other nodes logged since the
+    /// last one (this node's stream through the subscription).
+    async fn snapshot(&mut self) -> Vec<Bytes> {
         // The tap streams entries as they come; the snapshot need not repeat the whole log.
-        let (stats, connections) = self.app.cluster_snapshot(false, Some(&self.search)).await;
+        let snapshot = self
+            .app
+            .cluster_snapshot(false, Some(&self.search), self.remote_tap.as_ref())
+            .await;
+        let mut remote_entries = Vec::new();
+        if let Some(pull) = &mut self.remote_tap {
+            for (node, batch) in snapshot.tap {
+                pull.cursors.insert(node, batch.until_ms);
+                self.remote_dropped += batch.dropped;
+                remote_entries.extend(batch.entries);
+            }
+        }
+        remote_entries.sort_by_key(|entry| entry.at_ms);
         let tap_dropped = self
             .tap
             .as_ref()
-            .map_or(0, |tap| tap.dropped.load(Ordering::Relaxed));
-        to_frame(&json!({
+            .map_or(0, |tap| tap.dropped.load(Ordering::Relaxed))
+            + self.remote_dropped;
+        let mut frames = vec![to_frame(&json!({
             "type": "snapshot",
-            "stats": stats,
-            "connections": connections,
+            "stats": snapshot.stats,
+            "connections": snapshot.connections,
             "history": self.app.ops().history(),
             "tap": {"on": self.tap.is_some(), "dropped": tap_dropped},
-        }))
+        }))];
+        frames.extend(remote_entries.iter().map(tap_frame));
+        frames
     }
 }
 

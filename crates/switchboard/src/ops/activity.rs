@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::clock::{Clock, iso8601};
-use super::tap::Tap;
+use super::tap::{Tap, TapFilter};
 use crate::config::StatsConfig;
 use crate::dialect::namespace::handle::NamespaceState;
 use crate::hub::Target;
@@ -275,6 +275,23 @@ impl ActivityLog {
         entries
             .iter()
             .map(|event| LogEntry::new(event, &self.node))
+            .collect()
+    }
+
+    /// The entries logged after `after_ms` up to `until_ms` that `filter` matches, oldest
+    /// first.
+    pub(crate) fn entries_between(
+        &self,
+        after_ms: u64,
+        until_ms: u64,
+        filter: &TapFilter,
+    ) -> Vec<LogEntry> {
+        let entries = self.entries.lock();
+        entries
+            .iter()
+            .filter(|event| event.at_ms > after_ms && event.at_ms <= until_ms)
+            .map(|event| LogEntry::new(event, &self.node))
+            .filter(|entry| filter.matches(entry))
             .collect()
     }
 

@@ -20,6 +20,7 @@ use super::Operations;
 use super::activity::LogEntry;
 use super::connections::ConnectionList;
 use super::dropped::Dropped;
+use super::tap::TapFilter;
 use crate::app::Switchboard;
 use crate::config::StatsConfig;
 use crate::dialect::namespace::{NamespaceCensus, NamespaceHandle, NamespaceStats};
@@ -98,10 +99,52 @@ enum Question {
         /// Include the connections matching this search (the dashboard's list).
         #[serde(default)]
         connections: Option<String>,
+        /// Include the log entries a remote tap viewer has not seen yet.
+        #[serde(default)]
+        tap: Option<TapPull>,
     },
     /// Node `node` closes its connection `key` and answers [`Closed`]; the others answer
     /// nothing.
     Close { node: String, key: u64 },
+}
+
+/// A dashboard viewer's tap, pulled from the other nodes with each snapshot: every node but
+/// the viewer's (whose tap streams) sends the entries `filter` matches that it logged after the
+/// viewer's cursor for it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct TapPull {
+    /// The viewer's node.
+    pub asker: String,
+    pub filter: TapFilter,
+    /// Per node, the `until_ms` of its last batch. A node without one starts from now.
+    pub cursors: HashMap<String, u64>,
+}
+
+/// One node's entries for a remote tap viewer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct TapBatch {
+    /// The viewer's next cursor for this node: entries up to here were considered.
+    pub until_ms: u64,
+    /// Oldest first, at most [`TAP_BATCH`].
+    pub entries: Vec<LogEntry>,
+    /// Matching entries past [`TAP_BATCH`], not sent.
+    pub dropped: u64,
+}
+
+/// Most entries one node sends a remote tap viewer per snapshot.
+const TAP_BATCH: usize = 256;
+/// How far behind its clock a node answers a tap pull: an event is stamped when it happens and
+/// reaches the log a moment later, so the newest milliseconds wait for the next pull.
+const TAP_SETTLE_MS: u64 = 100;
+
+/// The dashboard's view of the cluster at one moment.
+#[derive(Debug)]
+pub(crate) struct ClusterSnapshot {
+    pub stats: Stats,
+    /// The connections matching the search, when one was given.
+    pub connections: Option<ConnectionList>,
+    /// Each other node's tap batch, when a tap was pulled.
+    pub tap: Vec<(String, TapBatch)>,
 }
 
 /// A node's answer to [`Question::Close`].
@@ -128,6 +171,9 @@ struct NodeReport {
     /// The connections matching the asker's search, when it asked.
     #[serde(default)]
     connection_list: Option<ConnectionList>,
+    /// Entries for the asker's tap viewer, when it asked (never from the asker itself).
+    #[serde(default)]
+    tap: Option<TapBatch>,
 }
 
 /// A log entry with the instant that orders it (the API shows only the timestamp).
@@ -143,29 +189,31 @@ impl Switchboard {
     /// rates, the busiest channels and the activity log. Waits at most a second for the other
     /// nodes.
     pub async fn stats(&self) -> Stats {
-        self.cluster_snapshot(true, None).await.0
+        self.cluster_snapshot(true, None, None).await.stats
     }
 
     /// The connections of every node whose client id, dialect, username, namespace, channels
     /// or metadata contain `query` (see [`Switchboard::connection_list`]), oldest first.
     pub async fn cluster_connection_list(&self, query: &str) -> ConnectionList {
-        self.cluster_snapshot(false, Some(query))
+        self.cluster_snapshot(false, Some(query), None)
             .await
-            .1
+            .connections
             .unwrap_or_default()
     }
 
-    /// The cluster's statistics, with the activity log when `activity_log`, and the connections
-    /// matching `connections` when given: one question to the other nodes for both (the
-    /// dashboard's snapshot).
+    /// The cluster's statistics, with the activity log when `activity_log`, the connections
+    /// matching `connections` when given, and the other nodes' entries for a tap viewer when
+    /// `tap` is given: one question to the other nodes for all (the dashboard's snapshot).
     pub(crate) async fn cluster_snapshot(
         &self,
         activity_log: bool,
         connections: Option<&str>,
-    ) -> (Stats, Option<ConnectionList>) {
+        tap: Option<&TapPull>,
+    ) -> ClusterSnapshot {
         let question = Question::Report {
             activity_log,
             connections: connections.map(str::to_string),
+            tap: tap.cloned(),
         };
         let local = self.node_report(&question);
         let asked = serde_json::to_vec(&question).expect("a question serializes");
@@ -177,6 +225,10 @@ impl Switchboard {
             }
         }
         let ops = self.ops();
+        let tap = reports
+            .iter_mut()
+            .filter_map(|report| Some((report.node_id.clone(), report.tap.take()?)))
+            .collect();
         let (mut stats, connections) = merge(reports, ops.clock.now_ms(), &ops.config);
         // Live nodes that did not answer: listed from their alive announcements.
         for (node_id, figures) in self.broker().peers() {
@@ -194,7 +246,11 @@ impl Switchboard {
         }
         stats.nodes[1..].sort_by(|a, b| a.node_id.cmp(&b.node_id));
         stats.total_connections = stats.nodes.iter().map(|node| node.connections).sum();
-        (stats, connections)
+        ClusterSnapshot {
+            stats,
+            connections,
+            tap,
+        }
     }
 
     /// This node's answer to another node's question: its report, or the outcome of a close
@@ -215,12 +271,13 @@ impl Switchboard {
     }
 
     fn node_report(&self, question: &Question) -> NodeReport {
-        let (activity_log, search) = match question {
+        let (activity_log, search, tap) = match question {
             Question::Report {
                 activity_log,
                 connections,
-            } => (*activity_log, connections.as_deref()),
-            Question::Close { .. } => (false, None),
+                tap,
+            } => (*activity_log, connections.as_deref(), tap.as_ref()),
+            Question::Close { .. } => (false, None, None),
         };
         let ops = self.ops();
         let now = ops.clock.now_ms();
@@ -252,6 +309,31 @@ impl Switchboard {
             activity_log,
             activity_log_dropped: ops.recorder.dropped(),
             connection_list: search.map(|query| self.connection_list(query)),
+            tap: tap
+                .filter(|pull| pull.asker != self.node_id())
+                .map(|pull| self.tap_batch(pull, now)),
+        }
+    }
+
+    /// The entries of this node's log for a remote tap viewer.
+    fn tap_batch(&self, pull: &TapPull, now: u64) -> TapBatch {
+        let until_ms = now.saturating_sub(TAP_SETTLE_MS);
+        let Some(&after_ms) = pull.cursors.get(self.node_id()) else {
+            return TapBatch {
+                until_ms,
+                ..TapBatch::default()
+            };
+        };
+        let mut entries = self
+            .ops()
+            .log
+            .entries_between(after_ms, until_ms, &pull.filter);
+        let dropped = entries.len().saturating_sub(TAP_BATCH);
+        entries.drain(..dropped);
+        TapBatch {
+            until_ms,
+            entries,
+            dropped: dropped as u64,
         }
     }
 }
@@ -479,6 +561,7 @@ mod tests {
             activity_log: Vec::new(),
             activity_log_dropped: 1,
             connection_list: None,
+            tap: None,
         }
     }
 

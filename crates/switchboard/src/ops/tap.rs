@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::activity::LogEntry;
@@ -16,7 +16,7 @@ use super::activity::LogEntry;
 const VIEWER_QUEUE: usize = 256;
 
 /// Which entries a viewer wants; an empty field matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TapFilter {
     /// A dialect name (`jac`, `channel`, `namespace`).
@@ -28,7 +28,7 @@ pub struct TapFilter {
 }
 
 impl TapFilter {
-    fn matches(&self, entry: &LogEntry) -> bool {
+    pub(crate) fn matches(&self, entry: &LogEntry) -> bool {
         (self.dialect.is_empty() || entry.dialect == self.dialect)
             && (self.channel.is_empty() || entry.target.contains(&self.channel))
             && (self.user.is_empty() || entry.username == self.user)

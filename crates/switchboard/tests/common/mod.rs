@@ -1,6 +1,7 @@
 //! A real server on 127.0.0.1:0 with test walkers, plus helpers to register and log in.
 #![allow(dead_code)]
 
+pub mod admin_feed;
 pub mod backend;
 pub mod cluster;
 pub mod skip;
