@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::auth::{Authenticator, load_or_create_secret};
-use crate::broker::{Broker, DisconnectTarget, Inbound, Relay, SingleNode, UserChange};
+use crate::broker::{Broker, ClusterOrder, DisconnectTarget, Inbound, Relay, SingleNode};
 use crate::close_code;
 use crate::config::Config;
 use crate::dialect::Dialect;
@@ -184,15 +184,15 @@ impl SwitchboardBuilder {
         if let Some(interest) = broker.interest() {
             hub.observe_channels(interest);
         }
-        // Filled once the app exists: account changes from other nodes act on its connections.
+        // Filled once the app exists: other nodes' orders and questions reach the app.
         let app_slot: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
         let slot = app_slot.clone();
         let asked = app_slot.clone();
         broker.attach(
             Inbound::new(broker.node_id(), &hub)
-                .on_user_change(Arc::new(move |change| {
+                .on_order(Arc::new(move |change| {
                     if let Some(shared) = slot.get().and_then(std::sync::Weak::upgrade) {
-                        tokio::spawn(Switchboard { shared }.apply_user_change(change));
+                        tokio::spawn(Switchboard { shared }.apply_order(change));
                     }
                 }))
                 .on_question(Arc::new(move |question| {
@@ -434,7 +434,7 @@ impl Switchboard {
     pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<Relay, AccountError> {
         self.accounts().revoke_tokens(user_id).await?;
         self.credentials_revoked(user_id);
-        Ok(self.broker().user_changed(&UserChange::Revoked {
+        Ok(self.broker().send_order(&ClusterOrder::Revoked {
             user_id: user_id.to_string(),
         }))
     }
@@ -444,7 +444,7 @@ impl Switchboard {
     pub async fn grant_role(&self, email: &str, role: &str) -> Result<Relay, AccountError> {
         let identity = crate::auth::identity_of(self.accounts().grant_role(email, role).await?);
         self.identity_changed(identity.clone());
-        Ok(self.broker().user_changed(&UserChange::RoleGranted {
+        Ok(self.broker().send_order(&ClusterOrder::RoleGranted {
             user_id: identity.user_id().to_string(),
             email: email.to_string(),
         }))
@@ -454,7 +454,7 @@ impl Switchboard {
     /// this node at once and on every other node of a cluster. Returns how many connections of
     /// this node closed, and whether the others were told.
     pub fn disconnect(&self, target: DisconnectTarget, code: u16, reason: &str) -> (usize, Relay) {
-        let relay = self.broker().user_changed(&UserChange::Disconnect {
+        let relay = self.broker().send_order(&ClusterOrder::Disconnect {
             target: target.clone(),
             code,
             reason: reason.to_string(),
@@ -525,24 +525,24 @@ impl Switchboard {
     }
 
     /// Another node changed an account: act on this node's connections of it.
-    async fn apply_user_change(self, change: UserChange) {
+    async fn apply_order(self, change: ClusterOrder) {
         match change {
-            UserChange::Revoked { user_id } => self.credentials_revoked(&user_id),
-            UserChange::RoleGranted { email, .. } => {
+            ClusterOrder::Revoked { user_id } => self.credentials_revoked(&user_id),
+            ClusterOrder::RoleGranted { email, .. } => {
                 match self.accounts().user_by_email(&email).await {
                     Ok(Some(user)) => self.identity_changed(crate::auth::identity_of(user)),
                     Ok(None) => {}
                     Err(err) => tracing::warn!(%err, "cannot reload an account changed elsewhere"),
                 }
             }
-            UserChange::Disconnect {
+            ClusterOrder::Disconnect {
                 target,
                 code,
                 reason,
             } => {
                 self.disconnect_here(&target, code, Arc::from(reason));
             }
-            UserChange::PublishIdSeen { api_key, id } => {
+            ClusterOrder::PublishIdSeen { api_key, id } => {
                 self.shared.seen_ids.remember(&api_key, &id)
             }
         }

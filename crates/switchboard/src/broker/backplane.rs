@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::roster::{ALIVE_EVERY, ASK_TIMEOUT, Answers, Roster};
-use super::wire::{self, NodeFigures, Received, Subjects, UserChange};
+use super::wire::{self, ClusterOrder, NodeFigures, Received, Subjects};
 use super::{Inbound, Relay};
 use crate::hub::{ChannelEvent, ChannelObserver, Delivery, Target};
 use crate::metrics::Metrics;
@@ -215,14 +215,14 @@ impl Backplane {
         }
     }
 
-    /// Queue a user change for every node (on `all`).
-    pub fn publish_user_change(&self, change: &UserChange) -> Relay {
+    /// Queue an order for every node (on `all`).
+    pub fn publish_order(&self, change: &ClusterOrder) -> Relay {
         if !self.is_up() {
             self.count(|m| &m.backplane_not_relayed, 1);
             return Relay::BackplaneDown;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let bytes = wire::encode_user_change(&self.node_id, id, change);
+        let bytes = wire::encode_order(&self.node_id, id, change);
         self.enqueue(vec![self.subjects.all()], bytes)
     }
 
@@ -360,8 +360,8 @@ impl Backplane {
         };
         let message = match wire::decode(bytes) {
             Ok(Received::Delivery(message)) => message,
-            Ok(Received::UserChanged { origin, change }) => {
-                inbound.user_changed(&origin, change);
+            Ok(Received::Order { origin, change }) => {
+                inbound.ordered(&origin, change);
                 return;
             }
             Ok(Received::Alive { origin, figures }) => {

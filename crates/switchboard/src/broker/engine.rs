@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backplane::{Backplane, Receivers};
 use super::roster::ClusterPresence;
-use super::wire::{NodeFigures, UserChange};
+use super::wire::{ClusterOrder, NodeFigures};
 use super::{AnswersFuture, Broker, Inbound, Relay};
 use crate::hub::{ChannelObserver, Delivery, Target};
 use crate::presence::Presence;
@@ -88,8 +88,8 @@ impl<E: Engine> Broker for BackplaneBroker<E> {
         self.backplane.peers()
     }
 
-    fn user_changed(&self, change: &UserChange) -> Relay {
-        self.backplane.publish_user_change(change)
+    fn send_order(&self, change: &ClusterOrder) -> Relay {
+        self.backplane.publish_order(change)
     }
 
     fn ask<'a>(&'a self, question: &'a [u8]) -> AnswersFuture<'a> {

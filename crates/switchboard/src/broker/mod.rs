@@ -31,7 +31,7 @@ use crate::hub::{ChannelObserver, Delivery, Hub, Target};
 use crate::metrics::Metrics;
 use crate::presence::{Member, Presence};
 pub use roster::Answers;
-pub use wire::{DisconnectTarget, NodeFigures, UserChange};
+pub use wire::{ClusterOrder, DisconnectTarget, NodeFigures};
 
 /// The other nodes' answers to a question, when they come.
 pub type AnswersFuture<'a> = Pin<Box<dyn Future<Output = Answers<Bytes>> + Send + 'a>>;
@@ -115,8 +115,9 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
         Vec::new()
     }
 
-    /// Tell the other nodes that an account changed, so they act on its live connections.
-    fn user_changed(&self, _change: &UserChange) -> Relay {
+    /// Send every other node an order to apply (an account change to act on in its live
+    /// connections, a disconnect, an idempotency id seen).
+    fn send_order(&self, _change: &ClusterOrder) -> Relay {
         Relay::Relayed
     }
 
@@ -129,8 +130,8 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// What a node does when another node reports an account change.
-pub type UserChangeHandler = Arc<dyn Fn(UserChange) + Send + Sync>;
+/// What a node does with an order from another node.
+pub type OrderHandler = Arc<dyn Fn(ClusterOrder) + Send + Sync>;
 
 /// How a node answers another node's question (the bytes are the app's business, not the
 /// broker's).
@@ -141,7 +142,7 @@ pub type QuestionHandler = Arc<dyn Fn(&[u8]) -> Bytes + Send + Sync>;
 pub struct Inbound {
     node_id: Arc<str>,
     hub: Weak<Hub>,
-    user_changes: Option<UserChangeHandler>,
+    orders: Option<OrderHandler>,
     questions: Option<QuestionHandler>,
 }
 
@@ -158,14 +159,14 @@ impl Inbound {
         Self {
             node_id: node_id.into(),
             hub: Arc::downgrade(hub),
-            user_changes: None,
+            orders: None,
             questions: None,
         }
     }
 
-    /// Act on account changes other nodes report (the app re-checks live connections).
-    pub fn on_user_change(mut self, handler: UserChangeHandler) -> Self {
-        self.user_changes = Some(handler);
+    /// Apply the orders other nodes send (the app acts on its live connections).
+    pub fn on_order(mut self, handler: OrderHandler) -> Self {
+        self.orders = Some(handler);
         self
     }
 
@@ -182,11 +183,10 @@ impl Inbound {
             .map_or_else(Bytes::new, |handler| handler(question))
     }
 
-    /// An account change reported by node `origin` (this node's own are skipped: it acted
-    /// already).
-    pub fn user_changed(&self, origin: &str, change: UserChange) {
+    /// An order sent by node `origin` (this node's own are skipped: it acted already).
+    pub fn ordered(&self, origin: &str, change: ClusterOrder) {
         if origin != &*self.node_id
-            && let Some(handler) = &self.user_changes
+            && let Some(handler) = &self.orders
         {
             handler(change);
         }

@@ -3,7 +3,7 @@
 //! A delivery is a fixed header followed by tagged fields:
 //!
 //! ```text
-//! u8  version (1)          u8  kind (1 = delivery, 2 = user changed)
+//! u8  version (1)          u8  kind (1 = delivery, 2 = order)
 //! u8  origin length        origin node id (UTF-8)
 //! u64 id (little endian)   unique per origin; copies of one multi-channel send share it
 //! u8  target kind          0 everyone, 1 users, 2 channels, 3 clients, 4 namespace
@@ -22,12 +22,12 @@
 //! id, user id and username as `u16`-length strings, and `u8` flags: 1 authenticated, 2 has a
 //! username).
 //!
-//! A user change (tokens revoked, a role granted) tells every node to act on that user's live
-//! connections: after the origin and id, `u8` change (1 revoked, 2 role granted), then the user
-//! id and the account's email, each `u16` length and UTF-8 bytes. A disconnect order (change 3,
+//! An order (kind 2) tells every node to act. After the origin and id comes `u8` order. An
+//! account change, for that user's live connections (1 tokens revoked, 2 role granted), carries
+//! the user id and the account's email, each `u16` length and UTF-8 bytes. A disconnect order (order 3,
 //! `POST /api/disconnect`) is followed instead by `u8` target (1 users, 3 clients), a `u16`
 //! count of ids, each `u16` length and bytes, the `u16` close code and the reason (`u16` length).
-//! A publish id seen (change 4) carries the API key's name and the item's idempotency id, each
+//! A publish id seen (order 4) carries the API key's name and the item's idempotency id, each
 //! `u16` length and bytes, so every node answers a repeat as a duplicate.
 //!
 //! A *question* (kind 6) asks every node something the broker does not interpret (the cluster's
@@ -48,7 +48,7 @@ use crate::presence::Member;
 pub const VERSION: u8 = 1;
 
 const KIND_DELIVERY: u8 = 1;
-const KIND_USER_CHANGED: u8 = 2;
+const KIND_ORDER: u8 = 2;
 const KIND_ALIVE: u8 = 3;
 const KIND_MEMBERS_REQUEST: u8 = 4;
 const KIND_MEMBERS_REPLY: u8 = 5;
@@ -86,11 +86,11 @@ const FIELD_EXCEPT_CLIENT: u8 = 7;
 /// What one node tells the others.
 #[derive(Debug)]
 pub enum Received {
-    /// Boxed: a delivery carries its frame cache, far larger than a user change.
+    /// Boxed: a delivery carries its frame cache, far larger than an order.
     Delivery(Box<Message>),
-    UserChanged {
+    Order {
         origin: Arc<str>,
-        change: UserChange,
+        change: ClusterOrder,
     },
     /// The origin is up (sent every second; a node silent for a while is gone), with its
     /// figures when it sent them.
@@ -138,7 +138,7 @@ pub struct NodeFigures {
 /// An order every node applies: an account change to act on in its live connections, a
 /// disconnect order, or an idempotency id one node has seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserChange {
+pub enum ClusterOrder {
     /// Every token of the user was revoked.
     Revoked { user_id: String },
     /// The account (`email`) was granted a role.
@@ -189,22 +189,24 @@ pub enum DecodeError {
     Utf8,
     #[error("no payload")]
     NoPayload,
-    #[error("unknown user change {0}")]
+    #[error("unknown order {0}")]
     Change(u8),
     #[error("answer part {index} of {count}")]
     AnswerPart { index: u32, count: u32 },
 }
 
-/// Encode a user change announced by `origin`.
-pub fn encode_user_change(origin: &str, id: u64, change: &UserChange) -> Bytes {
-    let mut out = header(KIND_USER_CHANGED, origin, id);
+/// Encode an order sent by `origin`.
+pub fn encode_order(origin: &str, id: u64, change: &ClusterOrder) -> Bytes {
+    let mut out = header(KIND_ORDER, origin, id);
     let (kind, user_id, email) = match change {
-        UserChange::Revoked { user_id } => (CHANGE_REVOKED, user_id, ""),
-        UserChange::RoleGranted { user_id, email } => {
+        ClusterOrder::Revoked { user_id } => (CHANGE_REVOKED, user_id, ""),
+        ClusterOrder::RoleGranted { user_id, email } => {
             (CHANGE_ROLE_GRANTED, user_id, email.as_str())
         }
-        UserChange::PublishIdSeen { api_key, id } => (CHANGE_PUBLISH_ID_SEEN, api_key, id.as_str()),
-        UserChange::Disconnect {
+        ClusterOrder::PublishIdSeen { api_key, id } => {
+            (CHANGE_PUBLISH_ID_SEEN, api_key, id.as_str())
+        }
+        ClusterOrder::Disconnect {
             target,
             code,
             reason,
@@ -408,24 +410,24 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
         return Err(DecodeError::Truncated);
     }
     let id = bytes.get_u64_le();
-    if kind == KIND_USER_CHANGED {
+    if kind == KIND_ORDER {
         let change = take_u8(&mut bytes)?;
         if change == CHANGE_DISCONNECT {
             let change = decode_disconnect(&mut bytes)?;
-            return Ok(Received::UserChanged { origin, change });
+            return Ok(Received::Order { origin, change });
         }
         let user_id = take_long_str(&mut bytes)?;
         let email = take_long_str(&mut bytes)?;
         let change = match change {
-            CHANGE_REVOKED => UserChange::Revoked { user_id },
-            CHANGE_ROLE_GRANTED => UserChange::RoleGranted { user_id, email },
-            CHANGE_PUBLISH_ID_SEEN => UserChange::PublishIdSeen {
+            CHANGE_REVOKED => ClusterOrder::Revoked { user_id },
+            CHANGE_ROLE_GRANTED => ClusterOrder::RoleGranted { user_id, email },
+            CHANGE_PUBLISH_ID_SEEN => ClusterOrder::PublishIdSeen {
                 api_key: user_id,
                 id: email,
             },
             other => return Err(DecodeError::Change(other)),
         };
-        return Ok(Received::UserChanged { origin, change });
+        return Ok(Received::Order { origin, change });
     }
     match kind {
         KIND_ALIVE => {
@@ -485,7 +487,7 @@ pub fn decode(mut bytes: Bytes) -> Result<Received, DecodeError> {
     decode_delivery(origin, id, bytes).map(|m| Received::Delivery(Box::new(m)))
 }
 
-fn decode_disconnect(bytes: &mut Bytes) -> Result<UserChange, DecodeError> {
+fn decode_disconnect(bytes: &mut Bytes) -> Result<ClusterOrder, DecodeError> {
     let kind = take_u8(bytes)?;
     if bytes.remaining() < 2 {
         return Err(DecodeError::Truncated);
@@ -505,7 +507,7 @@ fn decode_disconnect(bytes: &mut Bytes) -> Result<UserChange, DecodeError> {
     }
     let code = bytes.get_u16_le();
     let reason = take_long_str(bytes)?;
-    Ok(UserChange::Disconnect {
+    Ok(ClusterOrder::Disconnect {
         target,
         code,
         reason,
@@ -758,33 +760,33 @@ mod tests {
     }
 
     #[test]
-    fn user_changes_survive_the_trip() {
+    fn orders_survive_the_trip() {
         for change in [
-            UserChange::Revoked {
+            ClusterOrder::Revoked {
                 user_id: "u1".into(),
             },
-            UserChange::RoleGranted {
+            ClusterOrder::RoleGranted {
                 user_id: "u1".into(),
                 email: "ada@example.com".into(),
             },
-            UserChange::Disconnect {
+            ClusterOrder::Disconnect {
                 target: DisconnectTarget::Users(vec!["u1".into(), "u2".into()]),
                 code: 4100,
                 reason: "bye".into(),
             },
-            UserChange::PublishIdSeen {
+            ClusterOrder::PublishIdSeen {
                 api_key: "backend".into(),
                 id: "order-17".into(),
             },
-            UserChange::Disconnect {
+            ClusterOrder::Disconnect {
                 target: DisconnectTarget::Clients(vec!["c1".into()]),
                 code: 4000,
                 reason: String::new(),
             },
         ] {
-            let bytes = encode_user_change("node-a", 3, &change);
+            let bytes = encode_order("node-a", 3, &change);
             match decode(bytes.clone()).expect("decodes") {
-                Received::UserChanged {
+                Received::Order {
                     origin,
                     change: got,
                 } => {

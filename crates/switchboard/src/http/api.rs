@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::body::read_bytes;
 use super::error::ApiError;
 use crate::app::Switchboard;
-use crate::broker::{DisconnectTarget, UserChange};
+use crate::broker::{ClusterOrder, DisconnectTarget};
 use crate::error_code;
 use crate::hub::Target;
 use crate::publish::{ItemError, parse_item};
@@ -193,7 +193,7 @@ fn publish_one(app: &Switchboard, key: &Arc<str>, item: &Value) -> Value {
     if let Some(id) = &parsed.id {
         match app.shared.seen_ids.check_and_remember(key, id) {
             Seen::New => {
-                app.broker().user_changed(&UserChange::PublishIdSeen {
+                app.broker().send_order(&ClusterOrder::PublishIdSeen {
                     api_key: key.to_string(),
                     id: id.clone(),
                 });
