@@ -171,6 +171,32 @@ async fn https_and_wss_are_served_with_the_configured_certificate() {
     let body: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
 
+    // A login over the server's own TLS sets a cookie only HTTPS will carry back.
+    let creds = serde_json::json!({"email": "tls@example.com", "password": "correct horse"});
+    let registered = client
+        .post(format!("https://localhost:{port}/user/register"))
+        .header("content-type", "application/json")
+        .body(creds.to_string())
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let login = client
+        .post(format!("https://localhost:{port}/user/login"))
+        .header("content-type", "application/json")
+        .body(creds.to_string())
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a login cookie")
+        .to_string();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+
     // wss:// sees the Jac Cloud connection frame, as over ws://.
     let mut ws = wss(&server.addr, &cert.client()).await;
     let first = next_text(&mut ws).await;

@@ -23,6 +23,7 @@ use crate::dialect::jac::JacDialect;
 use crate::dialect::namespace::{Namespace, NamespaceHandle, NamespaceRegistry};
 use crate::external_token::ExternalTokens;
 use crate::http::api::{ApiKeys, SeenIds};
+use crate::http::probes::DatabaseCheck;
 use crate::hub::{ConnectionLimits, DialectId, Hub, MAX_DIALECTS, QueueBounds};
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, Publisher};
@@ -233,6 +234,7 @@ impl SwitchboardBuilder {
                 walker_runs: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 readiness: Readiness::default(),
+                database_check: DatabaseCheck::default(),
                 connections_per_ip: DashMap::new(),
                 account_throttles,
                 ops,
@@ -305,6 +307,8 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// Whether a load balancer should send this node new clients (`GET /ready`).
     pub(crate) readiness: Readiness,
+    /// `GET /health`'s database check, one at a time however many probes ask.
+    pub(crate) database_check: DatabaseCheck,
     /// Open WebSockets per peer address, for `limits.max_connections_per_ip`.
     pub(crate) connections_per_ip: DashMap<IpAddr, usize>,
     /// Login and registration attempts per address and per email.

@@ -140,12 +140,12 @@ async fn accept_until_stopped(
             closing: closing.clone(),
         };
         match &tls {
-            None => connections.spawn(connection.serve(stream)),
+            None => connections.spawn(connection.serve(stream, false)),
             Some(tls) => {
                 let tls = tls.clone();
                 connections.spawn(async move {
                     match tls.accept(stream, handshake_timeout).await {
-                        Ok(stream) => connection.serve(stream).await,
+                        Ok(stream) => connection.serve(stream, true).await,
                         Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
                     }
                 })
@@ -170,8 +170,13 @@ struct Connection {
     closing: CancellationToken,
 }
 
+/// In a request's extensions when it came over this server's own TLS (`[tls]`), so a handler
+/// knows the client spoke HTTPS without a proxy saying so.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedOverTls;
+
 impl Connection {
-    async fn serve<Io>(self, io: Io)
+    async fn serve<Io>(self, io: Io, over_tls: bool)
     where
         Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -180,6 +185,9 @@ impl Connection {
             .router
             .map_request(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                if over_tls {
+                    request.extensions_mut().insert(ServedOverTls);
+                }
                 request
             });
         let connection = self

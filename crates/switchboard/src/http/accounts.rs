@@ -19,6 +19,7 @@ use crate::accounts::{AccountError, normalize_email};
 use crate::app::Switchboard;
 use crate::session::admission::peer_ip;
 use crate::session::credentials::TOKEN_COOKIE;
+use crate::shutdown::ServedOverTls;
 use crate::store::UserRecord;
 use crate::throttle::address_key;
 
@@ -79,7 +80,8 @@ pub async fn login(
     State(app): State<Switchboard>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
-    let secure = is_https(request.headers());
+    let secure =
+        request.extensions().get::<ServedOverTls>().is_some() || is_https(request.headers());
     let throttles = &app.shared.account_throttles;
     if let Some(ip) = peer_ip(&request) {
         throttled(
@@ -126,9 +128,9 @@ fn token_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
     )
 }
 
-/// Whether the request reached us over HTTPS. The server speaks plain HTTP itself, so this is
-/// what a TLS-terminating proxy says (`X-Forwarded-Proto` or `Forwarded: proto=`). Trusting it
-/// can only make the cookie stricter.
+/// Whether a TLS-terminating proxy says the request reached it over HTTPS (`X-Forwarded-Proto`
+/// or `Forwarded: proto=`); a request over the server's own `[tls]` carries [`ServedOverTls`]
+/// instead. Trusting the headers can only make the cookie stricter.
 fn is_https(headers: &HeaderMap) -> bool {
     let forwarded_proto = headers
         .get("x-forwarded-proto")

@@ -9,7 +9,7 @@ mod body;
 mod cors;
 mod echo;
 mod error;
-mod probes;
+pub(crate) mod probes;
 pub(crate) mod upgrade;
 mod walkers;
 

@@ -2,7 +2,7 @@
 //! backplane and its database) and `GET /ready` (should it be sent new clients now). Both answer
 //! JSON, 200 or 503, and need no credentials (they carry no user data).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -17,6 +17,49 @@ use crate::readiness::Stage;
 /// probe's usual timeout, so the probe gets an answer rather than a timeout.
 const DATABASE_CHECK: Duration = Duration::from_secs(1);
 
+/// The database check behind `/health`: at most one `SELECT 1` in flight. A probe that comes
+/// while a check runs waits for the next one (which starts after it asked, so its answer is never
+/// older than the probe) and shares it with every probe that waited meanwhile: a flood of
+/// probes costs the database one query at a time, not one per probe.
+#[derive(Debug, Default)]
+pub(crate) struct DatabaseCheck {
+    /// When the last check started, and what it found.
+    last: tokio::sync::Mutex<Option<(Instant, &'static str)>>,
+}
+
+impl DatabaseCheck {
+    async fn run(&self, app: &Switchboard) -> &'static str {
+        let asked = Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((started, found)) = *last
+            && started >= asked
+        {
+            return found;
+        }
+        let started = Instant::now();
+        let found = ping_database(app).await;
+        *last = Some((started, found));
+        found
+    }
+}
+
+async fn ping_database(app: &Switchboard) -> &'static str {
+    match tokio::time::timeout(DATABASE_CHECK, app.authenticator().store().ping()).await {
+        Ok(Ok(())) => "up",
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "health check: the accounts database failed");
+            "down"
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = DATABASE_CHECK.as_millis() as u64,
+                "health check: the accounts database did not answer in time"
+            );
+            "down"
+        }
+    }
+}
+
 /// 200 `{"status":"ok","backplane":"up"|"none","database":"up","node_id":...}`; 503 with
 /// `"status":"degraded"` while the backplane link or the database is down, naming which. The
 /// node keeps serving its own connections either way.
@@ -26,21 +69,7 @@ pub async fn health(State(app): State<Switchboard>) -> Response {
         Some(true) => "up",
         Some(false) => "down",
     };
-    let database =
-        match tokio::time::timeout(DATABASE_CHECK, app.authenticator().store().ping()).await {
-            Ok(Ok(())) => "up",
-            Ok(Err(err)) => {
-                tracing::warn!(%err, "health check: the accounts database failed");
-                "down"
-            }
-            Err(_) => {
-                tracing::warn!(
-                    timeout_ms = DATABASE_CHECK.as_millis() as u64,
-                    "health check: the accounts database did not answer in time"
-                );
-                "down"
-            }
-        };
+    let database = app.shared.database_check.run(&app).await;
     let healthy = backplane != "down" && database == "up";
     let (status, word) = if healthy {
         (StatusCode::OK, "ok")
