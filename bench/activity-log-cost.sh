@@ -38,16 +38,10 @@
 # Port $BENCH_PORT (default 18700). BENCH_SERVER_BIN=PATH measures that server binary instead.
 set -uo pipefail
 
-# As bench/run.sh: a session of our own with a raised weight, so other sessions' niced builds
-# take less of the pinned cores (see bench/README.md).
-if [ -z "${BENCH_SESSION:-}" ] && command -v setsid >/dev/null; then
-  BENCH_SESSION=1 exec setsid -w "$0" "$@"
-fi
-if [ -w /proc/self/autogroup ]; then
-  echo "${BENCH_AUTOGROUP_NICE:--10}" >/proc/self/autogroup 2>/dev/null || true
-fi
-
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
+# As bench/run.sh: a session of our own with a raised weight (see bench/lib.sh).
+own_session "$0" "$@"
 repo="$(cd "$here/.." && pwd)"
 modes=()
 reps=""
@@ -86,30 +80,13 @@ revision="$(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --
 revision="$revision; server binary $sb built $(date -u -r "$sb" '+%Y-%m-%d %H:%M UTC')"
 
 server_pid=""
-# stop_server SECONDS: SIGTERM (a graceful shutdown; under callgrind, the totals get written),
-# up to SECONDS to exit, then SIGKILL.
+# stop_server SECONDS: stop the server (under callgrind, SIGTERM lets it write its totals).
 stop_server() {
-  local pid="$server_pid" wait_s="${1:-10}"
+  local pid="$server_pid"
   server_pid=""
-  [ -n "$pid" ] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 $((wait_s * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { echo "   server $pid did not exit; killed" >&2; kill -9 "$pid" 2>/dev/null; }
-  fi
-  wait "$pid" 2>/dev/null
+  stop_pid "$pid" "${1:-10}"
 }
 trap 'stop_server 5' EXIT
-
-# wait_ready SECONDS: until the port accepts connections; fails as soon as the server is gone.
-wait_ready() {
-  for _ in $(seq 1 $(($1 * 10))); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then sleep 0.5; return 0; fi
-    kill -0 "$server_pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 
 # write_configs DIR [EXTRA]: DIR/on.toml and DIR/off.toml, the bench config with the log
 # switched on and off, and EXTRA (TOML) appended to both.
@@ -203,7 +180,7 @@ run_wall() {
         (cd "$out/work" && exec taskset -c "$SERVER_CPU" "$sb" --listen "127.0.0.1:$port" \
           --data-dir "$out/work/data" --config "$out/work/$log.toml") >"$logf" 2>&1 &
         server_pid=$!
-        if ! wait_ready 30; then echo "   $name: server did not start; see $logf" >&2; stop_server; continue; fi
+        if ! wait_ready "$port" "$server_pid" 30; then echo "   $name: server did not start; see $logf" >&2; stop_server; continue; fi
         taskset -c "$GEN_CPU" "$bench" connect --addr "127.0.0.1:$port" --connections 200 \
           --concurrency 50 --sources "$SOURCES" >/dev/null 2>&1
         sleep 1
@@ -245,7 +222,7 @@ run_instructions() {
             "$sb" --listen "127.0.0.1:$port" --data-dir "$out/work/data" \
             --config "$out/work/$log.toml") >"$logf" 2>&1 &
           server_pid=$!
-          if ! wait_ready 300; then echo "   $name: server did not start; see $logf" >&2; stop_server; continue; fi
+          if ! wait_ready "$port" "$server_pid" 300; then echo "   $name: server did not start; see $logf" >&2; stop_server; continue; fi
           log_load "$name" "$out"
           read -r -a args <<<"$(scenario_args "$scenario" instructions "$size")"
           timeout 3600 taskset -c "$GEN_CPU" "$bench" "${args[@]}" --addr "127.0.0.1:$port" \

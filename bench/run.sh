@@ -26,17 +26,9 @@
 # and CLUSTER_DELIVERIES, their lengths with PUBLISH_SECS and CLUSTER_SECS.
 set -uo pipefail
 
-# Linux groups processes by session for scheduling (autogroup): `nice` only ranks processes within a
-# session, so another session's niced build still takes half of a pinned core from the server under
-# test. Run in a session of our own and raise that session's weight (our processes only).
-if [ -z "${BENCH_SESSION:-}" ] && command -v setsid >/dev/null; then
-  BENCH_SESSION=1 exec setsid -w "$0" "$@"
-fi
-if [ -w /proc/self/autogroup ]; then
-  echo "${BENCH_AUTOGROUP_NICE:--10}" >/proc/self/autogroup 2>/dev/null || true
-fi
-
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
+own_session "$0" "$@"
 repo="$(cd "$here/.." && pwd)"
 mode=quick
 servers="switchboard,sockudo,socketio,ws,jaccloud"
@@ -192,30 +184,6 @@ start_server() {
   echo "   $name did not start; see $log" >&2
   stop_server
   return 1
-}
-
-# wait_ready PORT PID: until the port accepts connections (Jac Cloud compiles the app first:
-# allow 90 s); fails as soon as the process is gone.
-wait_ready() {
-  for _ in $(seq 1 900); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-      sleep 0.5
-      return 0
-    fi
-    if ! kill -0 "$2" 2>/dev/null; then return 1; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-# stop_pid PID: TERM, up to 5 s to exit, then KILL.
-stop_pid() {
-  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-    kill "$1" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-  fi
 }
 
 stop_server() {

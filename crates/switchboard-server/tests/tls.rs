@@ -173,21 +173,18 @@ async fn https_and_wss_are_served_with_the_configured_certificate() {
 
     // A login over the server's own TLS sets a cookie only HTTPS will carry back.
     let creds = serde_json::json!({"email": "tls@example.com", "password": "correct horse"});
-    let registered = client
-        .post(format!("https://localhost:{port}/user/register"))
-        .header("content-type", "application/json")
-        .body(creds.to_string())
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(registered.status(), 201);
-    let login = client
-        .post(format!("https://localhost:{port}/user/login"))
-        .header("content-type", "application/json")
-        .body(creds.to_string())
-        .send()
-        .await
-        .expect("login");
+    let post = |path: &str| {
+        client
+            .post(format!("https://localhost:{port}{path}"))
+            .header("content-type", "application/json")
+            .body(creds.to_string())
+            .send()
+    };
+    assert_eq!(
+        post("/user/register").await.expect("register").status(),
+        201
+    );
+    let login = post("/user/login").await.expect("login");
     assert_eq!(login.status(), 200);
     let cookie = login
         .headers()

@@ -154,17 +154,19 @@ fn namespaces(
     }
 }
 
-/// Start `n` nodes serving the test namespaces; their (chat, cursors) handles, by node.
+/// Start `n` nodes on the engine's shared backplane serving the test namespaces; their (chat,
+/// cursors) handles, by node. The backplane must outlive the cluster.
 async fn namespace_cluster(
-    backplane: &Backplane,
+    engine: Engine,
     n: usize,
-) -> Option<(Cluster, Vec<(NamespaceHandle, NamespaceHandle)>)> {
+) -> Option<(Backplane, Cluster, Vec<(NamespaceHandle, NamespaceHandle)>)> {
+    let backplane = Backplane::shared(engine).await?;
     let handles = Mutex::new(Vec::new());
-    let cluster = Cluster::start_built(backplane, n, |_, _| {}, namespaces(&handles)).await?;
+    let cluster = Cluster::start_built(&backplane, n, |_, _| {}, namespaces(&handles)).await?;
     let mut handles = handles.into_inner().unwrap();
     handles.sort_by_key(|(index, _, _)| *index);
     let handles = handles.into_iter().map(|(_, c, r)| (c, r)).collect();
-    Some((cluster, handles))
+    Some((backplane, cluster, handles))
 }
 
 async fn join_namespace(node: &TestServer, name: &str, uuid: Option<&str>) -> NamespaceClient {
@@ -183,10 +185,7 @@ fn envelope(data: Value) -> Value {
 }
 
 async fn namespace_relays_cross_nodes_exactly_once(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some((cluster, handles)) = namespace_cluster(&backplane, 2).await else {
+    let Some((_backplane, cluster, handles)) = namespace_cluster(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -277,10 +276,7 @@ async fn namespace_relays_cross_nodes_exactly_once(engine: Engine) {
 }
 
 async fn namespace_handle_sends_cross_nodes_exactly_once(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some((cluster, handles)) = namespace_cluster(&backplane, 2).await else {
+    let Some((_backplane, cluster, handles)) = namespace_cluster(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
@@ -900,10 +896,7 @@ async fn the_publish_api_reaches_other_nodes(engine: Engine) {
 /// both nodes counts once, channel members add up, and the activity log holds both nodes'
 /// messages in time order.
 async fn the_stats_span_the_cluster(engine: Engine) {
-    let Some(backplane) = Backplane::shared(engine).await else {
-        return;
-    };
-    let Some((cluster, handles)) = namespace_cluster(&backplane, 2).await else {
+    let Some((_backplane, cluster, handles)) = namespace_cluster(engine, 2).await else {
         return;
     };
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
